@@ -1,0 +1,217 @@
+"""Command line: `python -m oecl_core {train,score,run,fit,predict,list}`.
+
+train / score / run work on the registered benchmarks (what the Snakemake rules call); fit / predict
+train and score OECL on a user's own image folders.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import PRESETS, RunConfig, resolve_config
+from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
+from .data.core import IMAGE_SUFFIXES, list_images, load_image_folder, read_image
+from .io import save_torch, write_text
+from .methods import METHODS
+
+# Command-line flags that override a preset, with their types.
+OVERRIDES = {
+    "epochs": int, "batch_size": int, "oe_batch_size": int, "optimizer": str, "lr": float, "momentum": float,
+    "weight_decay": float, "lr_schedule": str, "alpha": float, "warmup_epochs": int, "temperature": float,
+    "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
+    "checkpoint_every": int, "log_samples": int, "device": str,
+}
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("overrides of the preset")
+    for name, typ in OVERRIDES.items():
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    g.add_argument("--fixed-oe", dest="oe_resample", action="store_const", const=False, default=None,
+                   help="one fixed OE subset and batch order for every epoch (the public code's behaviour)")
+    g.add_argument("--resample-oe", dest="oe_resample", action="store_const", const=True)
+
+
+def _overrides(args) -> dict:
+    return {k: getattr(args, k) for k in list(OVERRIDES) + ["oe_resample"]}
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}, or folder:ROOT")
+    p.add_argument("--benchmark", default="one_vs_rest", choices=list(BENCHMARKS))
+    p.add_argument("--cls", type=int, default=0, help="class index of the benchmark")
+    p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--oe", default=None, help=f"OE source: {', '.join(OE_SOURCES)} or folder:DIR (default: the data set's)")
+    p.add_argument("--out", required=True, help="run folder (config.json, log.csv, checkpoint.pt, metrics.json)")
+    p.add_argument("--stop-after-epoch", type=int, default=None, help="stop early; the same command resumes later")
+    _add_overrides(p)
+
+
+def _config(args) -> RunConfig:
+    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed, oe=args.oe, **_overrides(args))
+
+
+def cmd_train(args) -> int:
+    from .runner import split_for
+    from .train import train
+
+    cfg = _config(args)
+    result = train(cfg, split_for(cfg), args.out, stop_after_epoch=args.stop_after_epoch)
+    state = "finished" if result.finished else f"stopped after epoch {result.epochs_done} (run again to resume)"
+    print(f"{args.out}: {state}{'; COLLAPSED' if result.collapsed else ''}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .runner import score_run
+
+    saved = json.loads((Path(args.run) / "config.json").read_text())
+    if args.n_aug is not None:
+        saved["n_aug"] = args.n_aug
+    if args.device is not None:
+        saved["device"] = args.device
+    metrics = score_run(RunConfig.from_dict(saved), args.run)
+    print(json.dumps({"auroc": metrics["auroc"], "status": metrics["status"]}, indent=2))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .runner import run_experiment
+
+    metrics = run_experiment(_config(args), args.out, stop_after_epoch=args.stop_after_epoch)
+    if metrics is not None:
+        print(json.dumps({"auroc": metrics["auroc"], "status": metrics["status"]}, indent=2))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from .train import train
+
+    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed, **_overrides(args))
+    normal = load_image_folder(args.normal, cfg.image_size).images
+    oe = load_image_folder(args.oe, cfg.image_size).images
+    empty = torch.zeros((0, *normal.shape[1:]), dtype=torch.uint8)
+    split = Split(normal, empty, torch.zeros(0, dtype=torch.bool), torch.zeros(0, dtype=torch.int64), oe,
+                  f"{len(normal)} normal images from {args.normal}, {len(oe)} OE images from {args.oe}")
+    work = Path(args.out).with_name(Path(args.out).name + ".run")  # checkpoint and log: the fit resumes if re-run
+    result = train(cfg, split, work, stop_after_epoch=args.stop_after_epoch)
+    if not result.finished:
+        print(f"stopped after epoch {result.epochs_done}; run the same command again to resume", file=sys.stderr)
+        return 0
+    if result.collapsed:
+        print(f"warning: training collapsed (see {work}/log.csv); try a smaller --alpha", file=sys.stderr)
+    save_torch(args.out, {"config": cfg.to_dict(), "model": result.model.state_dict(), "collapsed": result.collapsed})
+    print(f"wrote {args.out} ({len(normal)} normal, {len(oe)} OE images, {cfg.epochs} epochs)")
+    return 0
+
+
+def _image_paths(items: list[str]) -> list[Path]:
+    paths = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            paths += list_images(p)
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"{item} is neither an image file nor a folder")
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(items)}")
+    return paths
+
+
+def cmd_predict(args) -> int:
+    from .augment import SimCLRAugment
+    from .models import build_model
+    from .scores import feature_stats
+    from .train import resolve_device
+
+    state = torch.load(args.model, map_location="cpu", weights_only=False)
+    cfg = RunConfig.from_dict(state["config"])
+    model = build_model(cfg.stem, cfg.width).to(resolve_device(args.device or "auto"))
+    model.load_state_dict(state["model"])
+    paths = _image_paths(args.images)
+    arrays = []
+    for p in paths:
+        try:
+            arrays.append(read_image(p, cfg.image_size))
+        except OSError as err:
+            raise ValueError(f"cannot read {p} as an image ({err}); remove it or convert it") from None
+    images = torch.from_numpy(np.stack(arrays))
+    n_aug = cfg.n_aug if args.n_aug is None else args.n_aug
+    stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug, seed=cfg.seed)
+    if args.score not in stats:
+        raise ValueError(f"score {args.score} needs --n-aug > 0")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "score"])
+    writer.writerows((str(p), f"{s:.8g}") for p, s in zip(paths, stats[args.score]))
+    text = buf.getvalue()
+    if args.out:
+        write_text(args.out, text)
+        print(f"wrote {len(paths)} scores ({args.score}, higher = more normal) to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_list(args) -> int:
+    print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
+    print("methods:   " + ", ".join(METHODS))
+    print("presets:   " + ", ".join(PRESETS))
+    print("OE:        " + ", ".join(OE_SOURCES) + ", folder:DIR")
+    print("benchmarks: " + ", ".join(BENCHMARKS))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m oecl_core", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, text in (("train", cmd_train, "train (or resume) one run"),
+                           ("run", cmd_run, "train (or resume) one run, then score it")):
+        p = sub.add_parser(name, help=text)
+        _add_run_args(p)
+        p.set_defaults(fn=fn)
+    p = sub.add_parser("score", help="score a trained run's test set; writes metrics.json")
+    p.add_argument("--run", required=True, help="run folder written by train")
+    p.add_argument("--n-aug", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.set_defaults(fn=cmd_score)
+    p = sub.add_parser("fit", help="train OECL on your own normal and OE image folders")
+    p.add_argument("--normal", required=True, help="folder of normal training images")
+    p.add_argument("--oe", required=True, help="folder of outlier-exposure images")
+    p.add_argument("--out", required=True, help="model file to write, e.g. model.pt")
+    p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop-after-epoch", type=int, default=None)
+    _add_overrides(p)
+    p.set_defaults(fn=cmd_fit)
+    p = sub.add_parser("predict", help="score images with a fitted model; writes a CSV (path, score)")
+    p.add_argument("--model", required=True)
+    p.add_argument("images", nargs="+", help="image files and/or folders")
+    p.add_argument("--out", default=None, help="CSV to write (default: standard output)")
+    p.add_argument("--score", default="s_mu", choices=["s_l2", "s_l2_ens", "s_mu"])
+    p.add_argument("--n-aug", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.set_defaults(fn=cmd_predict)
+    p = sub.add_parser("list", help="list data sets, methods, presets, OE sources, benchmarks")
+    p.set_defaults(fn=cmd_list)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

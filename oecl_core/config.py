@@ -1,0 +1,119 @@
+"""Run settings and the named presets.
+
+`paper` is what the paper states (Appendix I-J); `official` is what the authors' public code runs;
+`smoke` is a CPU-sized budget for the embedded `digits` benchmark. docs/fidelity.md lists every
+difference between the first two, with its source.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from .data import get_dataset
+from .methods import get_method
+from .optim import scaled_warmup
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "digits"
+    benchmark: str = "one_vs_rest"
+    cls: int = 0
+    method: str = "oecl"
+    seed: int = 0
+    preset: str = "paper"
+    oe: str = ""  # OE source; "" = the data set's default
+    epochs: int = 500
+    batch_size: int = 256  # ID images per step
+    oe_batch_size: int = 256  # OE images per step
+    optimizer: str = "lars"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-6
+    lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code)
+    alpha: float = 1.0
+    warmup_epochs: int = 50  # alpha = 0 before this epoch
+    temperature: float = 0.5
+    crop_scale_min: float = 0.08
+    image_size: int = 32
+    stem: str = "cifar"
+    width: float = 1.0
+    n_aug: int = 32  # augmented views per test image for s_mu / s_l2_ens
+    oe_resample: bool = True  # False: one fixed OE subset and one fixed batch order, as the public code
+    checkpoint_every: int = 10
+    log_samples: int = 256  # images per group (ID, OE, held-out OOD) whose mean norm is logged each epoch
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+PRESETS: dict[str, dict] = {
+    "paper": dict(optimizer="lars", lr=0.1, momentum=0.9, weight_decay=1e-6, epochs=500, batch_size=256,
+                  oe_batch_size=256, lr_schedule="step", oe_resample=True, n_aug=32, width=1.0),
+    # The public code: SGD (its LARS wrapper never applies the trust ratio), weight decay 5e-4, batch 64 per GPU,
+    # cosine annealing stepped per epoch, samplers never re-seeded (a fixed OE subset and batch order).
+    "official": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epochs=500, batch_size=64,
+                     oe_batch_size=64, lr_schedule="epoch", oe_resample=False, n_aug=32, width=1.0),
+    # A complete run for one class in well under a minute on 2 CPU cores (digits at 16 px, ResNet-18 at 1/8 width).
+    "smoke": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epochs=100, batch_size=32,
+                  oe_batch_size=32, lr_schedule="step", oe_resample=True, n_aug=32, width=0.125, checkpoint_every=20),
+}
+# Per-method changes to a preset: self-OECL trains 1000 epochs in the paper and with batch 32 in the public code.
+METHOD_OVERRIDES: dict[tuple[str, str], dict] = {
+    ("paper", "self_oecl"): dict(epochs=1000),
+    ("official", "self_oecl"): dict(epochs=1000, batch_size=32, oe_batch_size=32),
+    ("smoke", "self_oecl"): dict(epochs=100),
+}
+
+
+def resolve_config(preset: str = "paper", dataset: str = "digits", method: str = "oecl", **overrides) -> RunConfig:
+    """A complete RunConfig: preset, then data-set defaults (alpha, crop scale, size, stem), then the method,
+    then explicit overrides (None values are ignored). Unless given, the warm-up is the paper's 50 epochs,
+    scaled in proportion when a run has fewer epochs than the paper's."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}")
+    spec = get_dataset(dataset)
+    m = get_method(method)
+    settings = dict(PRESETS[preset])
+    settings.update(alpha=spec.alpha, crop_scale_min=spec.crop_scale_min, image_size=spec.image_size, stem=spec.stem)
+    settings.update(METHOD_OVERRIDES.get((preset, method), {}))
+    if method == "simclr":
+        settings["alpha"] = 0.0
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    settings.update(overrides)
+    if "warmup_epochs" not in overrides:
+        # 50 warm-up epochs for every method (paper, App. I): 10% of OECL's 500 epochs, 5% of self-OECL's 1000.
+        settings["warmup_epochs"] = scaled_warmup(settings["epochs"], 50, 500 * m.default_epochs_factor)
+    if not settings.get("oe"):
+        settings["oe"] = spec.default_oe if m.uses_external_oe else "none"
+    cfg = RunConfig.from_dict(dict(preset=preset, dataset=dataset, method=method, **settings))
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Errors that say which setting is wrong and what would be right, before any work is done."""
+    problems = []
+    if cfg.epochs < 1:
+        problems.append(f"epochs must be >= 1 (got {cfg.epochs})")
+    if cfg.batch_size < 2:
+        problems.append(f"batch_size must be >= 2: NT-Xent needs negatives (got {cfg.batch_size})")
+    if get_method(cfg.method).uses_external_oe and cfg.oe == "none" and cfg.alpha > 0:
+        problems.append(f"method {cfg.method} needs an OE source (oe=none given); use --oe or method simclr")
+    if cfg.lr_schedule not in ("step", "epoch"):
+        problems.append(f"lr_schedule must be 'step' or 'epoch' (got {cfg.lr_schedule!r})")
+    if not 0 < cfg.crop_scale_min <= 1:
+        problems.append(f"crop_scale_min must be in (0, 1] (got {cfg.crop_scale_min})")
+    if cfg.n_aug < 0:
+        problems.append(f"n_aug must be >= 0 (got {cfg.n_aug})")
+    if problems:
+        raise ValueError("invalid run settings: " + "; ".join(problems))

@@ -1,0 +1,17 @@
+"""Method registry: a new method is one module with a Method subclass, added here."""
+from .base import Method, Views
+from .oecl import OECL
+from .self_oecl import SelfOECL
+from .simclr import SimCLR
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL)}
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]()
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}") from None
+
+
+__all__ = ["Method", "Views", "METHODS", "get_method"]

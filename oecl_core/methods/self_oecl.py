@@ -1,0 +1,24 @@
+"""self-OECL, eq. (8): CSI-style shifting with S = {I, R90} inside the contrastive term, and the training
+images rotated by 180 and 270 degrees as the OE set under the norm penalty.
+
+NT-Xent runs over both rotations at once: views with the same rotation of the same image are positives,
+the other rotation of the same image is a negative (a shifted image is another instance). As in the
+public code there is no rotation-classification head, and scores use unrotated images."""
+import torch
+
+from ..augment import rotate90
+from ..losses import oecl_loss
+from .base import Method, Views
+
+
+class SelfOECL(Method):
+    name = "self_oecl"
+    default_epochs_factor = 2
+
+    def views(self, x_id, x_oe, augment, gen):
+        v1, v2 = augment(x_id, gen), augment(x_id, gen)
+        oe = torch.cat([rotate90(v, k) for v in (v1, v2) for k in (2, 3)])
+        return Views(torch.cat([v1, rotate90(v1, 1)]), torch.cat([v2, rotate90(v2, 1)]), oe)
+
+    def loss(self, z1, z2, z_oe, alpha, temperature):
+        return oecl_loss(z1, z2, z_oe, alpha, temperature)

@@ -1,0 +1,13 @@
+"""Vanilla SimCLR (the paper's alpha = 0 baseline): NT-Xent on two views, no OE."""
+from ..losses import nt_xent
+from .base import Method, Views
+
+
+class SimCLR(Method):
+    name = "simclr"
+
+    def views(self, x_id, x_oe, augment, gen):
+        return Views(augment(x_id, gen), augment(x_id, gen), None)
+
+    def loss(self, z1, z2, z_oe, alpha, temperature):
+        return nt_xent(z1, z2, temperature)

@@ -1,0 +1,15 @@
+"""AUROC with the project's convention: normal = 1, higher score = more normal, computed in float64."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def auroc(scores, is_normal) -> float:
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(is_normal).astype(np.int64)
+    if labels.min() == labels.max():
+        raise ValueError("AUROC needs both normal and anomalous test images; the test set has only one kind")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores contain NaN or inf; the model is broken (see the run's log)")
+    return float(roc_auc_score(labels, scores))

@@ -1,0 +1,234 @@
+"""Optimisers and schedules for OECL training.
+
+The OECL paper trains with LARS (lr 0.1, momentum 0.9, weight decay 1e-6) and a
+cosine learning-rate decay without restarts, following CSI (trust coefficient
+0.001, eps 1e-8).  The public OECL code wraps SGD in a LARS class that applies
+the trust ratio only to parameter groups flagged for it and flags none, so what
+it actually runs is plain SGD (lr 0.1, momentum 0.9, weight decay 5e-4).  Both
+are available here: ``build_optimizer(model, "lars", ...)`` is a LARS whose
+trust ratio is really applied, ``build_optimizer(model, "sgd", ...)`` is what the
+public code effectively runs.
+
+The schedule helpers are pure functions: ``cosine_lr`` for the learning rate,
+``alpha_at`` / ``scaled_warmup`` for the outlier-exposure weight, which the
+paper keeps at 0 for the first 50 of 500 epochs (pure SimCLR warm-up).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+
+__all__ = [
+    "LARS",
+    "param_groups_for",
+    "build_optimizer",
+    "cosine_lr",
+    "set_lr",
+    "alpha_at",
+    "scaled_warmup",
+    "OPTIMIZER_CHOICES",
+]
+
+#: Names accepted by :func:`build_optimizer`.
+OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "sgd")
+
+
+class LARS(torch.optim.Optimizer):
+    """SGD with momentum whose per-parameter step is scaled by a layer-wise trust ratio.
+
+    For every parameter ``w`` with gradient ``g`` in a group with ``lars=True``
+    (the default)::
+
+        trust = trust_coefficient * ||w|| / (||g|| + weight_decay * ||w|| + eps)
+        trust = 1                      if ||w|| == 0 or ||g|| == 0
+        d     = g + weight_decay * w
+        d     = trust * d
+        buf   = momentum * buf + d     (buf starts at d on the first step)
+        w    -= lr * buf
+
+    The trust ratio is computed with the raw gradient ``g`` (before weight decay
+    is added).  For groups with ``lars=False`` (biases and normalisation
+    parameters, see :func:`param_groups_for`) the update is plain SGD with
+    momentum: ``d = g + weight_decay * w`` with no trust scaling, and
+    :func:`param_groups_for` gives such groups ``weight_decay=0.0``.
+
+    Momentum buffers live in ``self.state[p]["momentum_buffer"]``, so they are
+    saved and restored by ``state_dict()`` / ``load_state_dict()``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-6,
+        trust_coefficient: float = 0.001,
+        eps: float = 1e-8,
+    ) -> None:
+        if lr < 0.0:
+            raise ValueError(f"invalid learning rate {lr!r}: must be >= 0")
+        if momentum < 0.0:
+            raise ValueError(f"invalid momentum {momentum!r}: must be >= 0")
+        if weight_decay < 0.0:
+            raise ValueError(f"invalid weight_decay {weight_decay!r}: must be >= 0")
+        if trust_coefficient <= 0.0:
+            raise ValueError(f"invalid trust_coefficient {trust_coefficient!r}: must be > 0")
+        if eps < 0.0:
+            raise ValueError(f"invalid eps {eps!r}: must be >= 0")
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            trust_coefficient=trust_coefficient,
+            eps=eps,
+            lars=True,
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            lr = group["lr"]
+            momentum = group["momentum"]
+            weight_decay = group["weight_decay"]
+            trust_coefficient = group["trust_coefficient"]
+            eps = group["eps"]
+            adapt = group.get("lars", True)
+
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if grad.is_sparse:
+                    raise RuntimeError("LARS does not support sparse gradients")
+
+                d = grad
+                if weight_decay != 0.0:
+                    d = d.add(p, alpha=weight_decay)
+
+                if adapt:
+                    w_norm = torch.linalg.vector_norm(p)
+                    g_norm = torch.linalg.vector_norm(grad)
+                    trust = trust_coefficient * w_norm / (g_norm + weight_decay * w_norm + eps)
+                    trust = torch.where(
+                        (w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust)
+                    )
+                    d = d.mul(trust)
+
+                if momentum != 0.0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = torch.clone(d).detach()
+                        state["momentum_buffer"] = buf
+                    else:
+                        buf.mul_(momentum).add_(d)
+                    d = buf
+
+                p.add_(d, alpha=-lr)
+
+        return loss
+
+
+def param_groups_for(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Split ``model``'s trainable parameters into two optimiser groups.
+
+    * weights of conv/linear layers (``ndim > 1``): ``weight_decay`` and ``lars=True``;
+    * biases and normalisation-layer parameters (``ndim <= 1``):
+      ``weight_decay=0.0`` and ``lars=False``.
+
+    Parameters with ``requires_grad=False`` are left out.  Both groups are always
+    returned (one may be empty), in the order [adapted, non-adapted].
+    """
+    adapted: list[torch.nn.Parameter] = []
+    plain: list[torch.nn.Parameter] = []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (adapted if p.ndim > 1 else plain).append(p)
+    return [
+        {"params": adapted, "weight_decay": weight_decay, "lars": True},
+        {"params": plain, "weight_decay": 0.0, "lars": False},
+    ]
+
+
+def build_optimizer(
+    model: torch.nn.Module, name: str, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """Build the optimiser named ``name`` for ``model``.
+
+    * ``"lars"``: :class:`LARS` over :func:`param_groups_for(model, weight_decay)
+      <param_groups_for>` (trust ratio and decay on conv/linear weights only);
+    * ``"sgd"``: ``torch.optim.SGD(model.parameters(), lr, momentum, weight_decay)``,
+      decay on every parameter, no nesterov: what the public OECL code runs.
+
+    Any other name raises ``ValueError`` listing the valid choices.
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key == "lars":
+        return LARS(param_groups_for(model, weight_decay), lr=lr, momentum=momentum,
+                    weight_decay=weight_decay)
+    if key == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                               weight_decay=weight_decay)
+    choices = ", ".join(repr(c) for c in OPTIMIZER_CHOICES)
+    raise ValueError(f"unknown optimizer {name!r}; valid choices are {choices}")
+
+
+def cosine_lr(base_lr: float, progress: float) -> float:
+    """Cosine decay without restarts from ``base_lr`` (progress 0) to 0 (progress 1).
+
+    ``base_lr * 0.5 * (1 + cos(pi * progress))`` with ``progress`` clamped to [0, 1].
+    """
+    p = min(max(float(progress), 0.0), 1.0)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group of ``optimizer`` to ``lr``."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def alpha_at(epoch: int, alpha: float, warmup_epochs: int) -> float:
+    """The outlier-exposure weight for the 0-based ``epoch``.
+
+    A hard step, as in the paper (alpha = 0 for the first 50 of 500 epochs):
+    ``0.0`` while ``epoch < warmup_epochs``, ``alpha`` afterwards.
+    """
+    return 0.0 if epoch < warmup_epochs else float(alpha)
+
+
+def scaled_warmup(epochs: int, paper_warmup: int = 50, paper_epochs: int = 500) -> int:
+    """The OE warm-up length (in epochs) scaled to a run of ``epochs`` epochs.
+
+    ``round(epochs * paper_warmup / paper_epochs)`` with round-half-up (not
+    Python's banker's rounding, so 25 epochs -> 3 rather than 2), then clamped:
+
+    * ``epochs <= 0`` -> 0 (nothing to warm up);
+    * ``epochs == 1`` -> 0: the only epoch must see outliers, otherwise OE would
+      never be used;
+    * ``epochs >= 2`` -> at least 1 (a short run still starts with pure SimCLR,
+      unless ``paper_warmup == 0``, which gives 0) and at most ``epochs - 1``
+      (at least one epoch always trains with OE).
+
+    So ``scaled_warmup(500) == 50``, ``scaled_warmup(20) == 2``,
+    ``scaled_warmup(2) == 1``.
+    """
+    if paper_epochs <= 0:
+        raise ValueError(f"paper_epochs must be > 0, got {paper_epochs!r}")
+    if paper_warmup < 0:
+        raise ValueError(f"paper_warmup must be >= 0, got {paper_warmup!r}")
+    if epochs <= 1 or paper_warmup == 0:
+        return 0
+    # exact integer round-half-up of epochs * paper_warmup / paper_epochs
+    warmup = (2 * epochs * paper_warmup + paper_epochs) // (2 * paper_epochs)
+    return int(min(max(warmup, 1), epochs - 1))

@@ -1,0 +1,92 @@
+"""One experiment end to end: build the split, train (or resume), score, and write metrics.json."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .augment import SimCLRAugment
+from .config import RunConfig
+from .data import Split, build_split
+from .io import write_json
+from .metrics import auroc
+from .models import build_model
+from .progress import Progress
+from .scores import score_images
+from .train import CHECKPOINT, is_collapsed, read_log, resolve_device, train
+
+
+def versions() -> dict:
+    import sklearn
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "cuda": torch.version.cuda}
+
+
+def split_for(cfg: RunConfig) -> Split:
+    return build_split(cfg.dataset, cfg.benchmark, cfg.cls, cfg.oe, cfg.image_size, oe_seed=cfg.seed)
+
+
+def load_trained(out_dir, cfg: RunConfig):
+    path = Path(out_dir) / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint in {out_dir}: train this run first (python -m oecl_core train ...)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["epoch"] < cfg.epochs:
+        raise RuntimeError(f"{path} holds epoch {state['epoch']} of {cfg.epochs}: resume training before scoring")
+    model = build_model(cfg.stem, cfg.width).to(resolve_device(cfg.device))
+    model.load_state_dict(state["model"])
+    return model
+
+
+def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, train_seconds: float | None = None,
+              progress: bool | None = None) -> dict:
+    """Scores the test set with every score function and writes out_dir/metrics.json (atomically)."""
+    out_dir = Path(out_dir)
+    split = split or split_for(cfg)
+    model = model or load_trained(out_dir, cfg)
+    augment = SimCLRAugment(crop_scale_min=cfg.crop_scale_min, output_size=cfg.image_size)
+    bar = Progress(len(split.test), "scoring", enabled=progress)
+    t0 = time.monotonic()
+    scores = score_images(model, split.test, augment, train_images=split.train, n_aug=cfg.n_aug,
+                          seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=bar.update)
+    bar.close()
+    score_seconds = time.monotonic() - t0
+    log = read_log(out_dir / "log.csv")
+    collapsed = is_collapsed(log)
+    normal = split.test_is_normal.numpy()
+    metrics = {
+        "auroc": {name: auroc(values, normal) for name, values in scores.items()},
+        "status": "collapsed" if collapsed else "ok",
+        "collapsed": collapsed,
+        "settings": cfg.to_dict(),
+        "seed": cfg.seed,
+        "split": {"description": split.description, "n_train": len(split.train), "n_oe": 0 if split.oe is None else len(split.oe),
+                  "n_test": len(split.test), "n_test_normal": int(normal.sum())},
+        "final_norms": {k: log[-1][k] for k in ("norm_id", "norm_oe", "norm_ood")} if log else {},
+        "timings": {"train_seconds": train_seconds, "score_seconds": score_seconds,
+                    "train_seconds_logged": float(sum(r["seconds"] for r in log))},
+        "versions": versions(),
+        "device": str(next(model.parameters()).device),
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    if collapsed:
+        warnings.warn(f"{out_dir}: the run collapsed (mean ID feature norm fell to {log[-1]['norm_id']:.3g}, no longer "
+                      "above the OE norm); its AUROCs are not meaningful and metrics.json says status=collapsed")
+    return metrics
+
+
+def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_after_epoch: int | None = None) -> dict | None:
+    """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early."""
+    split = split_for(cfg)
+    result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
+    if not result.finished:
+        print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume", file=sys.stderr)
+        return None
+    return score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)

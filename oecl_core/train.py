@@ -1,0 +1,245 @@
+"""The one training engine every method shares.
+
+Per step: the method builds its views of an ID batch (and an OE batch), the engine forwards
+cat(ID views, OE views) in one pass so BatchNorm sees both, and the method's loss is minimised.
+All randomness (data order, OE sampling, augmentations) derives from (seed, epoch), so a run resumed
+from a checkpoint continues exactly as if it had never stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .augment import SimCLRAugment, to_float
+from .config import RunConfig
+from .data import Split
+from .io import save_torch, write_json, write_text
+from .methods import get_method
+from .models import build_model
+from .optim import alpha_at, build_optimizer, cosine_lr, set_lr
+from .progress import Progress
+
+LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed"]
+CHECKPOINT = "checkpoint.pt"
+# A run has collapsed (paper Fig. 4: the features of training images are pushed to zero with the OE, and
+# its AUROC means nothing) when the mean ID feature norm fell below COLLAPSE_DROP of its value after the
+# first epoch AND is no longer COLLAPSE_SEPARATION times the OE norm.
+COLLAPSE_DROP = 0.05
+COLLAPSE_SEPARATION = 2.0
+# Settings that may change between an interrupted run and its resumption without changing the result.
+RESUMABLE_CHANGES = {"device", "checkpoint_every"}
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+class ResumeMismatch(RuntimeError):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
+    # Distinct, reproducible streams per (seed, epoch): no generator state has to be checkpointed.
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch * 7919 + 17)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model: torch.nn.Module
+    log: list[dict]
+    epochs_done: int
+    finished: bool
+    collapsed: bool
+    train_seconds: float
+
+
+def _autocast(device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+@torch.no_grad()
+def mean_feature_norm(model, images: torch.Tensor | None, batch_size: int = 512) -> float:
+    """Mean ||f(x)|| over clean views in eval mode (NaN when there are no images)."""
+    if images is None or len(images) == 0:
+        return float("nan")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        with _autocast(device):
+            f = model(to_float(images[start:start + batch_size].to(device))).float()
+        total += f.norm(dim=1).sum().item()
+    model.train(was_training)
+    return total / len(images)
+
+
+def _sample(images, n, seed):
+    if images is None or len(images) == 0:
+        return None
+    gen = torch.Generator().manual_seed(seed)
+    return images[torch.randperm(len(images), generator=gen)[:n]]
+
+
+def read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+            return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _log_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def is_collapsed(log: list[dict]) -> bool:
+    if not log or not math.isfinite(log[-1]["norm_id"]):
+        return False
+    first, last = log[0]["norm_id"], log[-1]
+    fell = last["norm_id"] < COLLAPSE_DROP * first
+    oe = last.get("norm_oe", float("nan"))
+    unseparated = not math.isfinite(oe) or last["norm_id"] < COLLAPSE_SEPARATION * oe
+    return fell and unseparated
+
+
+def load_checkpoint(out_dir: Path, cfg: RunConfig):
+    path = Path(out_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    saved, wanted = dict(state["config"]), cfg.to_dict()
+    diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
+    if diff:
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
+        raise ResumeMismatch(
+            f"{path} was written by a run with other settings ({changes}). Use another output folder, "
+            "or delete the checkpoint to start this run over."
+        )
+    return state
+
+
+def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
+    """Train (or resume) the run in out_dir; writes config.json, log.csv and checkpoint.pt there.
+
+    stop_after_epoch ends this call early (the run can be resumed later), e.g. to fit a cluster time limit.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    method = get_method(cfg.method)
+    needs_oe = method.uses_external_oe and cfg.alpha > 0
+    if needs_oe and (split.oe is None or len(split.oe) == 0):
+        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the OE pool {cfg.oe!r} is empty")
+    if len(split.train) < 2:
+        raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.stem, cfg.width).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    augment = SimCLRAugment(crop_scale_min=cfg.crop_scale_min, output_size=cfg.image_size)
+
+    state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
+    write_json(out_dir / "config.json", cfg.to_dict())
+    log, start_epoch = [], 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        log, start_epoch = state["log"], state["epoch"]
+    saved_epoch = start_epoch
+
+    train_images = split.train.to(device)
+    oe_images = split.oe.to(device) if needs_oe else None
+    batch = min(cfg.batch_size, len(train_images))
+    steps = max(1, len(train_images) // batch)
+    oe_batch = cfg.oe_batch_size
+    # Fixed images whose mean feature norm is logged every epoch (raw material of Figures 1, 2 and 8).
+    probes = {
+        "norm_id": _sample(split.train, cfg.log_samples, 1),
+        "norm_oe": _sample(split.oe, cfg.log_samples, 2),
+        "norm_ood": _sample(split.test[~split.test_is_normal], cfg.log_samples, 3),
+    }
+
+    end_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
+    bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress)
+    started = time.monotonic()
+    model.train()
+    for epoch in range(start_epoch, end_epoch):
+        t0 = time.monotonic()
+        # oe_resample=False reproduces the public code's never re-seeded samplers: one order, one OE subset.
+        sampling_gen = epoch_generator(cfg.seed, epoch if cfg.oe_resample else 0, "cpu")
+        aug_gen = epoch_generator(cfg.seed, epoch, device)
+        order = torch.randperm(len(train_images), generator=sampling_gen)[: steps * batch].to(device)
+        if needs_oe:
+            repeats = math.ceil(steps * oe_batch / len(oe_images))
+            oe_order = torch.cat([torch.randperm(len(oe_images), generator=sampling_gen) for _ in range(repeats)])
+            oe_order = oe_order[: steps * oe_batch].to(device)
+        alpha = alpha_at(epoch, cfg.alpha, cfg.warmup_epochs)
+        step_losses = []
+        for step in range(steps):
+            progress_frac = (epoch * steps + step) / (cfg.epochs * steps) if cfg.lr_schedule == "step" else epoch / cfg.epochs
+            lr = cosine_lr(cfg.lr, progress_frac)
+            set_lr(optimizer, lr)
+            x_id = to_float(train_images[order[step * batch:(step + 1) * batch]])
+            x_oe = to_float(oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]]) if needs_oe else None
+            views = method.views(x_id, x_oe, augment, aug_gen)
+            parts = [views.id1, views.id2] + ([views.oe] if views.oe is not None else [])
+            inputs = torch.cat(parts)
+            if device.type == "cuda":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with _autocast(device):
+                z = model(inputs).float()
+            n_id = len(views.id1)
+            z_oe = z[2 * n_id:] if views.oe is not None else None
+            loss = method.loss(z[:n_id], z[n_id:2 * n_id], z_oe, alpha, cfg.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step_losses.append(loss.detach())
+        # One host sync per epoch, not per step; a bad step still gets named.
+        losses = torch.stack(step_losses).float().cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            last = f"the last good checkpoint ({out_dir / CHECKPOINT}, epoch {saved_epoch}) is kept" if saved_epoch \
+                else "no checkpoint had been written yet"
+            raise TrainingDiverged(
+                f"loss became {losses[bad[0, 0]].item()} at epoch {epoch + 1}, step {bad[0, 0].item() + 1} of {steps}; "
+                f"{last}. Lower the learning rate or alpha, or check the input data."
+            )
+        seconds = time.monotonic() - t0
+        row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
+        row.update({k: mean_feature_norm(model, v) for k, v in probes.items()})
+        row.update(seconds=seconds, images_per_s=steps * len(inputs) / seconds)
+        log.append(row)
+        row["collapsed"] = int(is_collapsed(log))
+        write_text(out_dir / "log.csv", _log_text(log))
+        bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
+        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch:
+            save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
+            saved_epoch = epoch + 1
+    bar.close()
+    done = log[-1]["epoch"] if log else 0
+    write_text(out_dir / "log.csv", _log_text(log))
+    return TrainResult(out_dir, model, log, done, done >= cfg.epochs, is_collapsed(log), time.monotonic() - started)

@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from oecl_core.config import resolve_config
+from oecl_core.data import Split
+from oecl_core.methods import get_method
+from oecl_core.methods.oecl import OECL
+from oecl_core.models import build_model
+from oecl_core.augment import SimCLRAugment
+from oecl_core.train import CHECKPOINT, TrainingDiverged, ResumeMismatch, is_collapsed, read_log, train
+
+TINY = dict(epochs=4, batch_size=8, oe_batch_size=8, width=0.0625, image_size=8, n_aug=2, checkpoint_every=1,
+            log_samples=8, device="cpu")
+
+
+def tiny_split(n=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = lambda k: torch.randint(0, 256, (k, 3, 8, 8), generator=g, dtype=torch.uint8)
+    labels = torch.arange(12) % 2
+    return Split(train=img(n), test=img(12), test_is_normal=labels == 0, test_labels=labels, oe=img(30), description="tiny")
+
+
+def cfg(**kw):
+    return resolve_config("smoke", "digits", kw.pop("method", "oecl"), **{**TINY, **kw})
+
+
+def test_alpha_is_zero_during_warmup(tmp_path):
+    result = train(cfg(alpha=0.5, warmup_epochs=2), tiny_split(), tmp_path, progress=False)
+    assert [row["alpha"] for row in result.log] == [0.0, 0.0, 0.5, 0.5]
+
+
+def test_warmup_scales_with_epochs():
+    assert resolve_config("paper", "digits", "oecl").warmup_epochs == 50
+    assert resolve_config("paper", "digits", "self_oecl").warmup_epochs == 50
+    assert resolve_config("paper", "digits", "oecl", epochs=40).warmup_epochs == 4
+
+
+def test_oe_term_gradient_reaches_the_model():
+    torch.manual_seed(0)
+    model = build_model("cifar", 0.0625)
+    split = tiny_split()
+    method, aug, g = OECL(), SimCLRAugment(), torch.Generator().manual_seed(0)
+    views = method.views(split.train[:8].float() / 255, split.oe[:8].float() / 255, aug, g)
+    z = model(torch.cat([views.id1, views.id2, views.oe]))
+    z1, z2, z_oe = z[:8], z[8:16], z[16:]
+    with_oe = method.loss(z1, z2, z_oe, 1.0, 0.5)
+    without = method.loss(z1, z2, z_oe, 0.0, 0.5)
+    (grad_oe,) = torch.autograd.grad(with_oe - without, model.encoder.stem[0].weight)
+    assert grad_oe.abs().sum() > 0  # the penalty reaches the first convolution
+
+
+def test_self_oecl_views_rotate_id_and_oe():
+    x = torch.rand(4, 3, 8, 8)
+    identity = lambda images, g: images
+    views = get_method("self_oecl").views(x, None, identity, None)
+    assert views.id1.shape == (8, 3, 8, 8) and views.oe.shape == (16, 3, 8, 8)
+    assert torch.equal(views.id1[4:], torch.rot90(x, 1, (2, 3)))
+    assert torch.equal(views.oe[:4], torch.rot90(x, 2, (2, 3)))
+    assert torch.equal(views.oe[4:8], torch.rot90(x, 3, (2, 3)))
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    split = tiny_split()
+    whole = train(cfg(), split, tmp_path / "whole", progress=False)
+    part = train(cfg(), split, tmp_path / "resumed", stop_after_epoch=2, progress=False)
+    assert not part.finished and part.epochs_done == 2
+    assert torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=False)["epoch"] == 2
+    resumed = train(cfg(), split, tmp_path / "resumed", progress=False)
+    assert resumed.finished
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")] == [r["loss"] for r in read_log(tmp_path / "resumed" / "log.csv")]
+    # a finished run is not trained again
+    again = train(cfg(), split, tmp_path / "resumed", progress=False)
+    assert len(again.log) == 4 and all(torch.equal(again.model.state_dict()[k], b[k]) for k in b)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train(cfg(), tiny_split(), tmp_path, stop_after_epoch=1, progress=False)
+    with pytest.raises(ResumeMismatch, match="lr"):
+        train(cfg(lr=0.5), tiny_split(), tmp_path, progress=False)
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = OECL.loss
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        loss = real(self, *args)
+        return loss * float("nan") if calls["n"] == 4 else loss  # 2 steps per epoch: epoch 2, step 2
+
+    monkeypatch.setattr(OECL, "loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2 of 2.*epoch 1\)"):
+        train(cfg(), tiny_split(n=16), tmp_path, progress=False)
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"] == 1
+
+
+def rows(*pairs):
+    return [{"norm_id": i, "norm_oe": o} for i, o in pairs]
+
+
+def test_collapse_detection():
+    assert not is_collapsed(rows((1.5, 1.5), (600, 600), (5.0, 0.3)))  # norms settle, ID well above OE
+    assert not is_collapsed(rows((4.6, 10.2), (0.26, 0.09)))  # small norms but ID still separated from OE
+    assert is_collapsed(rows((1.5, 1.5), (4.0, 4.0), (0.0175, 0.0175)))  # OE overlapping the training data
+    assert is_collapsed(rows((1.0, float("nan")), (1e-4, float("nan"))))  # no OE: a fall to zero alone
+
+
+def test_overlapping_oe_with_alpha_one_collapses_and_is_flagged(tmp_path):
+    """OE = the training images themselves with alpha = 1 (paper Fig. 4): the ID norms go to zero with the OE's."""
+    split = tiny_split(n=32)
+    split.oe = split.train.clone()
+    result = train(cfg(alpha=1.0, warmup_epochs=1, epochs=30, checkpoint_every=30, lr=0.1), split, tmp_path, progress=False)
+    assert result.collapsed
+    assert read_log(tmp_path / "log.csv")[-1]["collapsed"] == 1
