@@ -57,7 +57,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args) -> RunConfig:
-    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed, oe=args.oe, **_overrides(args))
+    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed, oe=args.oe,
+                          benchmark=args.benchmark, **_overrides(args))
 
 
 def cmd_train(args) -> int:
@@ -164,6 +165,33 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Every (method, class, seed) of one benchmark, each in its own resumable run folder, then a summary."""
+    from .data import get_dataset
+    from .report import collect, summarise
+    from .runner import run_experiment
+
+    classes = range(len(get_dataset(args.dataset).classes())) if args.classes is None else args.classes
+    metrics_files = []
+    for method in args.methods:
+        for cls in classes:
+            for seed in args.seeds:
+                cfg = resolve_config(args.preset, args.dataset, method, cls=cls, seed=seed, oe=args.oe,
+                                     benchmark=args.benchmark, **_overrides(args))
+                out = Path(args.out) / args.benchmark / args.dataset / method / str(cls) / f"seed{seed}"
+                metrics = run_experiment(cfg, out)
+                metrics_files.append(out / "metrics.json")
+                print(f"{method} class {cls} seed {seed}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics["auroc"].items())
+                      + ("" if metrics["status"] == "ok" else f" [{metrics['status']}]"), flush=True)
+    auc = collect(metrics_files)
+    write_text(Path(args.out) / "auc.csv", auc.to_csv(index=False))
+    summary = summarise(auc)
+    print(f"\nmean AUROC (%) over classes, std across classes ({args.dataset}, {args.benchmark}, preset {args.preset}, "
+          f"{len(args.seeds)} seed(s)); collapsed runs are left out and counted:")
+    print(summary.to_string(index=False))
+    return 0
+
+
 def cmd_list(args) -> int:
     print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
     print("methods:   " + ", ".join(METHODS))
@@ -203,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-aug", type=int, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(fn=cmd_predict)
+    p = sub.add_parser("sweep", help="run every class of a benchmark for some methods and print the mean AUROCs")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--benchmark", default="one_vs_rest", choices=list(BENCHMARKS))
+    p.add_argument("--methods", nargs="+", default=["simclr", "oecl", "self_oecl"])
+    p.add_argument("--classes", nargs="+", type=int, default=None, help="class indices (default: all)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--preset", default="smoke")
+    p.add_argument("--oe", default=None)
+    p.add_argument("--out", required=True, help="folder for the runs and auc.csv")
+    _add_overrides(p)
+    p.set_defaults(fn=cmd_sweep)
     p = sub.add_parser("list", help="list data sets, methods, presets, OE sources, benchmarks")
     p.set_defaults(fn=cmd_list)
     return parser

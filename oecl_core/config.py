@@ -102,6 +102,12 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
 
 def validate(cfg: RunConfig) -> None:
     """Errors that say which setting is wrong and what would be right, before any work is done."""
+    from .data.registry import BENCHMARKS, check_class
+
+    if cfg.benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {cfg.benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
+    if not cfg.dataset.startswith("folder:"):  # folder data sets are only listed when their classes are read
+        check_class(get_dataset(cfg.dataset), cfg.cls)
     problems = []
     if cfg.epochs < 1:
         problems.append(f"epochs must be >= 1 (got {cfg.epochs})")

@@ -138,6 +138,25 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
     return state
 
 
+def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float):
+    """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
+    the method's loss. Returns the detached loss (no host sync) and the number of views forwarded."""
+    device = x_id.device
+    views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
+    inputs = torch.cat([views.id1, views.id2] + ([views.oe] if views.oe is not None else []))
+    if device.type == "cuda":
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    with _autocast(device):
+        z = model(inputs).float()
+    n_id = len(views.id1)
+    z_oe = z[2 * n_id:] if views.oe is not None else None
+    loss = method.loss(z[:n_id], z[n_id:2 * n_id], z_oe, alpha, temperature)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), len(inputs)
+
+
 def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
     """Train (or resume) the run in out_dir; writes config.json, log.csv and checkpoint.pt there.
 
@@ -201,22 +220,10 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             progress_frac = (epoch * steps + step) / (cfg.epochs * steps) if cfg.lr_schedule == "step" else epoch / cfg.epochs
             lr = cosine_lr(cfg.lr, progress_frac)
             set_lr(optimizer, lr)
-            x_id = to_float(train_images[order[step * batch:(step + 1) * batch]])
-            x_oe = to_float(oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]]) if needs_oe else None
-            views = method.views(x_id, x_oe, augment, aug_gen)
-            parts = [views.id1, views.id2] + ([views.oe] if views.oe is not None else [])
-            inputs = torch.cat(parts)
-            if device.type == "cuda":
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
-                z = model(inputs).float()
-            n_id = len(views.id1)
-            z_oe = z[2 * n_id:] if views.oe is not None else None
-            loss = method.loss(z[:n_id], z[n_id:2 * n_id], z_oe, alpha, cfg.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step_losses.append(loss.detach())
+            x_id = train_images[order[step * batch:(step + 1) * batch]]
+            x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
+            loss, n_inputs = training_step(model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha, cfg.temperature)
+            step_losses.append(loss)
         # One host sync per epoch, not per step; a bad step still gets named.
         losses = torch.stack(step_losses).float().cpu()
         bad = (~torch.isfinite(losses)).nonzero()
@@ -230,7 +237,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         seconds = time.monotonic() - t0
         row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
         row.update({k: mean_feature_norm(model, v) for k, v in probes.items()})
-        row.update(seconds=seconds, images_per_s=steps * len(inputs) / seconds)
+        row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds)
         log.append(row)
         row["collapsed"] = int(is_collapsed(log))
         write_text(out_dir / "log.csv", _log_text(log))

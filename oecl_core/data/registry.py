@@ -23,6 +23,10 @@ class DatasetSpec:
     crop_scale_min: float  # lower bound of RandomResizedCrop's scale (Appendix J)
     default_oe: str
     description: str
+    class_names: tuple[str, ...] = ()  # empty: read from the data (folder data sets)
+
+    def classes(self) -> list[str]:
+        return list(self.class_names) or self.load(self.image_size)[0].class_names
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -35,6 +39,7 @@ DATASETS: dict[str, DatasetSpec] = {
         crop_scale_min=0.5,  # a 0.08 crop of a 16-px digit is a 4x4 patch that shows no digit
         default_oe="sample_photos_digit_like",
         description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upscaled; embedded, no download",
+        class_names=tuple(str(d) for d in range(10)),
     ),
 }
 
@@ -42,6 +47,7 @@ DATASETS: dict[str, DatasetSpec] = {
 def _folder_dataset(spec: str) -> DatasetSpec:
     """`folder:ROOT` names an ImageFolder pair ROOT/train/<class>/... and ROOT/test/<class>/... (32 px, CIFAR settings)."""
     root = Path(spec[len(FOLDER_PREFIX):]).expanduser()
+    names = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir())) if (root / "train").is_dir() else ()
 
     def load(size):
         train = load_image_folder(root / "train", size, allow_flat=False)
@@ -50,7 +56,7 @@ def _folder_dataset(spec: str) -> DatasetSpec:
             raise ValueError(f"{root}/train and {root}/test have different class folders")
         return train, test
 
-    return DatasetSpec(spec, load, 32, "cifar", 1.0, 0.08, "none", f"image folders under {root}")
+    return DatasetSpec(spec, load, 32, "cifar", 1.0, 0.08, "none", f"image folders under {root}", names)
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -97,17 +103,21 @@ BENCHMARKS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
 }
 
 
+def check_class(spec: DatasetSpec, cls: int) -> None:
+    names = spec.classes()
+    if not 0 <= cls < len(names):
+        listing = ", ".join(f"{i}={n}" for i, n in enumerate(names))
+        raise ValueError(f"class index {cls} is out of range for {spec.name}; valid choices: {listing}")
+
+
 def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, size: int | None = None, oe_seed: int = 0) -> Split:
     """The normal training images, OE pool and labelled test set of one (data set, benchmark, class)."""
     spec = get_dataset(dataset)
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
+    check_class(spec, cls)
     size = size or spec.image_size
     train, test = spec.load(size)
-    n_classes = len(train.class_names)
-    if not 0 <= cls < n_classes:
-        listing = ", ".join(f"{i}={n}" for i, n in enumerate(train.class_names))
-        raise ValueError(f"class index {cls} is out of range for {dataset}; valid choices: {listing}")
     is_normal = BENCHMARKS[benchmark]
     oe_name = spec.default_oe if oe is None else oe
     return Split(

@@ -1,0 +1,20 @@
+# OECL reproduction pipeline: config -> one training job per run -> aggregated AUROCs.
+# Usage: snakemake --cores 2            (the embedded `digits` benchmark with the smoke preset)
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    input:
+        f"results/{PRESET}/aggregate/auc.csv",
+        f"results/{PRESET}/aggregate/summary.md",
+    default_target: True

@@ -1,0 +1,14 @@
+# Every run's metrics.json -> one tidy table (one row per run x score function) and a summary.
+
+
+rule aggregate:
+    input:
+        all_metrics,
+    output:
+        auc="results/{preset}/aggregate/auc.csv",
+        summary="results/{preset}/aggregate/summary.md",
+    log:
+        "results/{preset}/logs/aggregate.log",
+    localrule: True
+    script:
+        "../workflow_scripts/aggregate.py"

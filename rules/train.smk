@@ -1,0 +1,17 @@
+# One job per (benchmark, dataset, method, class, seed). Re-running resumes from the run's checkpoint.
+
+
+rule train_run:
+    output:
+        metrics="results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json",
+    log:
+        "results/{preset}/logs/train/{benchmark}/{dataset}/{method}/{cls}/seed{seed}.log",
+    benchmark:
+        "results/{preset}/benchmarks/train/{benchmark}/{dataset}/{method}/{cls}/seed{seed}.tsv"
+    params:
+        out=lambda wc, output: os.path.dirname(output.metrics),
+    threads: config.get("train_threads", 1)
+    shell:
+        "python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
+        " --benchmark {wildcards.benchmark} --method {wildcards.method} --cls {wildcards.cls}"
+        " --seed {wildcards.seed} --out {params.out} > {log} 2>&1"

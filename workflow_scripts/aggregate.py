@@ -1,0 +1,13 @@
+"""Snakemake adapter: metrics.json files -> auc.csv and a Markdown summary (logic in oecl_core.report)."""
+import sys
+
+from oecl_core.io import write_text
+from oecl_core.report import collect, summarise, to_markdown
+
+with open(snakemake.log[0], "w") as log:  # noqa: F821 (snakemake is injected)
+    sys.stderr = log
+    auc = collect(snakemake.input)  # noqa: F821
+    write_text(snakemake.output.auc, auc.to_csv(index=False))  # noqa: F821
+    summary = summarise(auc)
+    text = "# Mean AUROC (%) over classes\n\nstd across classes; runs flagged collapsed are left out and counted.\n\n"
+    write_text(snakemake.output.summary, text + to_markdown(summary))  # noqa: F821
