@@ -26,7 +26,8 @@ OVERRIDES = {
     "epochs": int, "batch_size": int, "oe_batch_size": int, "optimizer": str, "lr": float, "momentum": float,
     "weight_decay": float, "lr_schedule": str, "alpha": float, "warmup_epochs": int, "temperature": float,
     "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
-    "checkpoint_every": int, "log_samples": int, "device": str,
+    "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
+    "oe_count": int,
 }
 
 

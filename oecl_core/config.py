@@ -22,7 +22,11 @@ class RunConfig:
     method: str = "oecl"
     seed: int = 0
     preset: str = "paper"
-    oe: str = ""  # OE source; "" = the data set's default
+    oe: str = ""  # OE source; "" = the data set's default; "benchmark" = the OE the benchmark builds
+    anomaly: str = ""  # the anomaly data set of the unlabeled benchmark
+    shots: int = -1  # few-shot benchmark: OE images of the obtainable OOD class (-1: all)
+    train_size: int = 0  # > 0: subsample the normal training images (size sweeps)
+    oe_count: int = 0  # > 0: subsample the OE pool (e.g. 1 for one-sample OE)
     epochs: int = 500
     batch_size: int = 256  # ID images per step
     oe_batch_size: int = 256  # OE images per step
@@ -94,7 +98,10 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
         # 50 warm-up epochs for every method (paper, App. I): 10% of OECL's 500 epochs, 5% of self-OECL's 1000.
         settings["warmup_epochs"] = scaled_warmup(settings["epochs"], 50, 500 * m.default_epochs_factor)
     if not settings.get("oe"):
-        settings["oe"] = spec.default_oe if m.uses_external_oe else "none"
+        if not m.uses_external_oe:
+            settings["oe"] = "none"
+        else:
+            settings["oe"] = "benchmark" if settings.get("benchmark") == "few_shot" else spec.default_oe
     cfg = RunConfig.from_dict(dict(preset=preset, dataset=dataset, method=method, **settings))
     validate(cfg)
     return cfg
@@ -106,7 +113,7 @@ def validate(cfg: RunConfig) -> None:
 
     if cfg.benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {cfg.benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if not cfg.dataset.startswith("folder:"):  # folder data sets are only listed when their classes are read
+    if cfg.benchmark in ("one_vs_rest", "leave_one_out") and not cfg.dataset.startswith("folder:"):
         check_class(get_dataset(cfg.dataset), cfg.cls)
     problems = []
     if cfg.epochs < 1:

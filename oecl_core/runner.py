@@ -30,7 +30,8 @@ def versions() -> dict:
 
 
 def split_for(cfg: RunConfig) -> Split:
-    return build_split(cfg.dataset, cfg.benchmark, cfg.cls, cfg.oe, cfg.image_size, oe_seed=cfg.seed)
+    return build_split(cfg.dataset, cfg.benchmark, cfg.cls, cfg.oe, cfg.image_size, seed=cfg.seed, anomaly=cfg.anomaly,
+                       shots=cfg.shots, train_size=cfg.train_size, oe_count=cfg.oe_count)
 
 
 def load_trained(out_dir, cfg: RunConfig):

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from .core import ImageSet, Split, load_image_folder
+from .benchmarks import BUILDERS, OEOverlapError, _subsample
 from .embedded import load_digits, load_sample_photo_crops
 
 FOLDER_PREFIX = "folder:"
@@ -88,19 +89,15 @@ def load_oe(name: str, size: int, seed: int = 0) -> torch.Tensor | None:
         raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(sorted(OE_SOURCES))}, or folder:DIR") from None
 
 
-def _one_vs_rest(labels: torch.Tensor, cls: int) -> torch.Tensor:
-    return labels == cls
+BENCHMARKS = BUILDERS
 
-
-def _leave_one_out(labels: torch.Tensor, cls: int) -> torch.Tensor:
-    return labels != cls
-
-
-# benchmark name -> which images are normal, given labels and the benchmark's class index
-BENCHMARKS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
-    "one_vs_rest": _one_vs_rest,
-    "leave_one_out": _leave_one_out,
+# Fixed class lists of the diminishing-effect benchmark (Fig. 3), per data set.
+DIMINISHING = {
+    "raabin": dict(normal_classes=("lymphocyte", "monocyte"), anomaly_classes=("eosinophil",),
+                   near_oe_classes=("basophil", "neutrophil")),
 }
+# `--oe benchmark`: the OE pool is the one the benchmark builds from the data set itself (few-shot, near OE).
+BENCHMARK_OE = "benchmark"
 
 
 def check_class(spec: DatasetSpec, cls: int) -> None:
@@ -110,21 +107,52 @@ def check_class(spec: DatasetSpec, cls: int) -> None:
         raise ValueError(f"class index {cls} is out of range for {spec.name}; valid choices: {listing}")
 
 
-def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, size: int | None = None, oe_seed: int = 0) -> Split:
-    """The normal training images, OE pool and labelled test set of one (data set, benchmark, class)."""
+def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, size: int | None = None, seed: int = 0,
+                anomaly: str = "", shots: int = -1, train_size: int = 0, oe_count: int = 0) -> Split:
+    """The normal training images, OE pool and labelled test set of one run.
+
+    train_size > 0 subsamples the normal training images, oe_count > 0 the OE pool (seeded: Fig. 3 / 7
+    size sweeps, Table IX's one-sample OE)."""
     spec = get_dataset(dataset)
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
-    check_class(spec, cls)
+    if benchmark in ("one_vs_rest", "leave_one_out"):
+        check_class(spec, cls)
     size = size or spec.image_size
     train, test = spec.load(size)
-    is_normal = BENCHMARKS[benchmark]
+    options = dict(cls=cls, shots=shots, seed=seed, train_size=0)
+    if benchmark == "unlabeled":
+        if not anomaly:
+            raise ValueError("the unlabeled benchmark needs an anomaly data set (--anomaly NAME)")
+        if anomaly == oe:
+            raise OEOverlapError(f"OE {oe!r} is the anomaly data set of the test; choose another OE source")
+        options["anomaly_test"] = get_dataset(anomaly).load(size)[1]
+    if benchmark == "diminishing":
+        if dataset not in DIMINISHING:
+            raise ValueError(f"the diminishing benchmark is defined for {', '.join(DIMINISHING)}, not {dataset}")
+        options.update(DIMINISHING[dataset], train_size=train_size)
+    data = BUILDERS[benchmark](train, test, **options)
     oe_name = spec.default_oe if oe is None else oe
+    if oe_name == BENCHMARK_OE:
+        if data.oe is None:
+            raise ValueError(f"--oe {BENCHMARK_OE} takes the OE the benchmark builds, but {benchmark} builds none")
+        pool = data.oe
+    else:
+        pool = load_oe(oe_name, size, seed)
+    normal_train = data.train
+    if train_size and benchmark != "diminishing":
+        if train_size > len(normal_train):
+            raise ValueError(f"train_size {train_size} exceeds the {len(normal_train)} normal training images")
+        normal_train = normal_train[_subsample(len(normal_train), train_size, seed)]
+    if oe_count and pool is not None:
+        if oe_count > len(pool):
+            raise ValueError(f"oe_count {oe_count} exceeds the {len(pool)} images of OE {oe_name!r}")
+        pool = pool[_subsample(len(pool), oe_count, seed + 1)]
     return Split(
-        train=train.images[is_normal(train.labels, cls)],
-        test=test.images,
-        test_is_normal=is_normal(test.labels, cls),
-        test_labels=test.labels,
-        oe=load_oe(oe_name, size, oe_seed),
-        description=f"{dataset} {benchmark} class {cls} ({train.class_names[cls]}), OE {oe_name}",
+        train=normal_train,
+        test=data.test,
+        test_is_normal=data.test_is_normal,
+        test_labels=data.test_labels,
+        oe=pool,
+        description=f"{dataset} {benchmark} ({data.note}), OE {oe_name}" + (f" x {oe_count}" if oe_count else ""),
     )
