@@ -21,7 +21,8 @@ from .methods import get_method
 from .models import build_model
 from .optim import build_optimizer
 from .scores import feature_stats
-from .train import resolve_device, training_step
+from .device import autocast, resolve_device
+from .train import training_step
 
 
 def _sync(device):
@@ -76,7 +77,6 @@ class _PILPairs(torch.utils.data.Dataset):
 
 def bench_pil(model, optimizer, images, oe, batch, steps, device, workers, warmup=2) -> float:
     from .losses import oecl_loss
-    from .train import _autocast
 
     def loader(data):
         sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=batch * (warmup + steps))
@@ -94,7 +94,7 @@ def bench_pil(model, optimizer, images, oe, batch, steps, device, workers, warmu
         inputs = torch.cat([a, b, c, d]).to(device, non_blocking=True)
         if device.type == "cuda":
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
+        with autocast(device):
             z = model(inputs).float()
         loss = oecl_loss(z[:batch], z[batch:2 * batch], z[2 * batch:], 1.0, 0.5)
         optimizer.zero_grad(set_to_none=True)

@@ -27,7 +27,7 @@ OVERRIDES = {
     "weight_decay": float, "lr_schedule": str, "alpha": float, "warmup_epochs": int, "temperature": float,
     "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
     "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
-    "oe_count": int,
+    "oe_count": int, "obtainable": int, "stored_size": int,
 }
 
 
@@ -135,7 +135,7 @@ def cmd_predict(args) -> int:
     from .augment import SimCLRAugment
     from .models import build_model
     from .scores import feature_stats
-    from .train import resolve_device
+    from .device import resolve_device
 
     state = torch.load(args.model, map_location="cpu", weights_only=False)
     cfg = RunConfig.from_dict(state["config"])
@@ -145,12 +145,13 @@ def cmd_predict(args) -> int:
     arrays = []
     for p in paths:
         try:
-            arrays.append(read_image(p, cfg.image_size))
+            arrays.append(read_image(p, cfg.stored_size or cfg.image_size))
         except OSError as err:
             raise ValueError(f"cannot read {p} as an image ({err}); remove it or convert it") from None
     images = torch.from_numpy(np.stack(arrays))
     n_aug = cfg.n_aug if args.n_aug is None else args.n_aug
-    stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug, seed=cfg.seed)
+    stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug, seed=cfg.seed,
+                          image_size=cfg.image_size)
     if args.score not in stats:
         raise ValueError(f"score {args.score} needs --n-aug > 0")
     buf = io.StringIO()
@@ -190,6 +191,28 @@ def cmd_sweep(args) -> int:
     print(f"\nmean AUROC (%) over classes, std across classes ({args.dataset}, {args.benchmark}, preset {args.preset}, "
           f"{len(args.seeds)} seed(s)); collapsed runs are left out and counted:")
     print(summary.to_string(index=False))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data import catalog
+
+    root = Path(args.root) if args.root else None
+    if args.action == "status":
+        print(catalog.status_table(root))
+        return 0
+    if not args.name:
+        raise ValueError(f"`data {args.action}` needs a data set name; valid choices: {', '.join(sorted(catalog.PREPARERS))}")
+    catalog.check_name(args.name)
+    if args.action == "how":
+        print(catalog.INSTRUCTIONS.get(args.name, "downloaded automatically by `data prepare`"))
+        return 0
+    options = dict(item.split("=", 1) for item in args.option)
+    options = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in options.items()}
+    manifest = catalog.prepare(args.name, root, force=args.force, **options)
+    counts = ", ".join(f"{split}: {info['count']:,}" for split, info in manifest["splits"].items())
+    print(f"{args.name} prepared in {catalog.prepared_dir(args.name, root)} ({counts}; {len(manifest['class_names'])} classes; "
+          f"{len(manifest.get('skipped', []))} unreadable images skipped)")
     return 0
 
 
@@ -243,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the runs and auc.csv")
     _add_overrides(p)
     p.set_defaults(fn=cmd_sweep)
+    p = sub.add_parser("data", help="real data sets: status, how to get them, prepare (download, verify, convert)")
+    p.add_argument("action", choices=["status", "prepare", "how"])
+    p.add_argument("name", nargs="?", help="data set name (for prepare / how)")
+    p.add_argument("--root", default=None, help="data root (default: $OECL_DATA or ./data)")
+    p.add_argument("--force", action="store_true", help="prepare again even if prepared")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="preparer option, e.g. --option count=50000 (repeatable)")
+    p.set_defaults(fn=cmd_data)
     p = sub.add_parser("list", help="list data sets, methods, presets, OE sources, benchmarks")
     p.set_defaults(fn=cmd_list)
     return parser
@@ -252,6 +283,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ class RunConfig:
     oe: str = ""  # OE source; "" = the data set's default; "benchmark" = the OE the benchmark builds
     anomaly: str = ""  # the anomaly data set of the unlabeled benchmark
     shots: int = -1  # few-shot benchmark: OE images of the obtainable OOD class (-1: all)
+    obtainable: int = -1  # few-shot benchmark: the obtainable OOD class (-1: the second largest)
     train_size: int = 0  # > 0: subsample the normal training images (size sweeps)
     oe_count: int = 0  # > 0: subsample the OE pool (e.g. 1 for one-sample OE)
     epochs: int = 500
@@ -39,7 +40,8 @@ class RunConfig:
     warmup_epochs: int = 50  # alpha = 0 before this epoch
     temperature: float = 0.5
     crop_scale_min: float = 0.08
-    image_size: int = 32
+    image_size: int = 32  # training / test resolution
+    stored_size: int = 0  # resolution of the stored images when larger (random crops / centre crop to image_size)
     stem: str = "cifar"
     width: float = 1.0
     n_aug: int = 32  # augmented views per test image for s_mu / s_l2_ens
@@ -88,7 +90,8 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
     spec = get_dataset(dataset)
     m = get_method(method)
     settings = dict(PRESETS[preset])
-    settings.update(alpha=spec.alpha, crop_scale_min=spec.crop_scale_min, image_size=spec.image_size, stem=spec.stem)
+    settings.update(alpha=spec.alpha, crop_scale_min=spec.crop_scale_min, image_size=spec.image_size, stem=spec.stem,
+                    stored_size=spec.stored_size)
     settings.update(METHOD_OVERRIDES.get((preset, method), {}))
     if method == "simclr":
         settings["alpha"] = 0.0

@@ -18,7 +18,8 @@ from .metrics import auroc
 from .models import build_model
 from .progress import Progress
 from .scores import score_images
-from .train import CHECKPOINT, is_collapsed, read_log, resolve_device, train
+from .device import resolve_device
+from .train import CHECKPOINT, is_collapsed, read_log, train
 
 
 def versions() -> dict:
@@ -30,8 +31,9 @@ def versions() -> dict:
 
 
 def split_for(cfg: RunConfig) -> Split:
-    return build_split(cfg.dataset, cfg.benchmark, cfg.cls, cfg.oe, cfg.image_size, seed=cfg.seed, anomaly=cfg.anomaly,
-                       shots=cfg.shots, train_size=cfg.train_size, oe_count=cfg.oe_count)
+    return build_split(cfg.dataset, cfg.benchmark, cfg.cls, cfg.oe, cfg.stored_size or cfg.image_size, seed=cfg.seed,
+                       anomaly=cfg.anomaly, shots=cfg.shots, train_size=cfg.train_size, oe_count=cfg.oe_count,
+                       obtainable=cfg.obtainable)
 
 
 def load_trained(out_dir, cfg: RunConfig):

@@ -9,13 +9,12 @@ Convention: higher = more normal. With V augmented views t_1..t_V of an image x:
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .augment import to_float
+from .device import autocast
 
 SCORE_NAMES = ("s_l2", "s_l2_ens", "s_mu", "sim_s_mu")
 
@@ -57,10 +56,6 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top:top + size, left:left + size]
 
 
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-
 @torch.no_grad()
 def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_size: int = 256,
                   seed: int = 0, image_size: int | None = None, forward_batch: int = 2048, progress=None) -> dict:
@@ -74,7 +69,7 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
     clean_feats, ens, mu = [], [], []
     for start in range(0, len(images), batch_size):
         x = to_float(images[start:start + batch_size].to(device, non_blocking=True))
-        with _autocast(device):
+        with autocast(device):
             clean = model(center_crop(x, size)).float()
         feat_sum = torch.zeros_like(clean)
         sq_sum = torch.zeros(len(x), device=device)
@@ -82,7 +77,7 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
         while done < n_aug:
             k = min(views_per_pass, n_aug - done)
             views = torch.cat([augment(x, gen) for _ in range(k)])
-            with _autocast(device):
+            with autocast(device):
                 f = model(views).float().view(k, len(x), -1)
             feat_sum += f.sum(dim=0)
             sq_sum += f.pow(2).sum(dim=-1).sum(dim=0)

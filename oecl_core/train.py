@@ -11,7 +11,6 @@ import csv
 import io
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +19,13 @@ import torch
 from .augment import SimCLRAugment, to_float
 from .config import RunConfig
 from .data import Split
+from .device import autocast, resolve_device
 from .io import save_torch, write_json, write_text
 from .methods import get_method
 from .models import build_model
 from .optim import alpha_at, build_optimizer, cosine_lr, set_lr
 from .progress import Progress
+from .scores import center_crop
 
 LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed"]
 CHECKPOINT = "checkpoint.pt"
@@ -45,14 +46,6 @@ class ResumeMismatch(RuntimeError):
     pass
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(name)
-
-
 def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
     # Distinct, reproducible streams per (seed, epoch): no generator state has to be checkpointed.
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch * 7919 + 17)
@@ -69,13 +62,9 @@ class TrainResult:
     train_seconds: float
 
 
-def _autocast(device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-
 @torch.no_grad()
-def mean_feature_norm(model, images: torch.Tensor | None, batch_size: int = 512) -> float:
-    """Mean ||f(x)|| over clean views in eval mode (NaN when there are no images)."""
+def mean_feature_norm(model, images: torch.Tensor | None, size: int, batch_size: int = 512) -> float:
+    """Mean ||f(x)|| over clean (centre-cropped) views in eval mode (NaN when there are no images)."""
     if images is None or len(images) == 0:
         return float("nan")
     device = next(model.parameters()).device
@@ -83,8 +72,8 @@ def mean_feature_norm(model, images: torch.Tensor | None, batch_size: int = 512)
     model.eval()
     total = 0.0
     for start in range(0, len(images), batch_size):
-        with _autocast(device):
-            f = model(to_float(images[start:start + batch_size].to(device))).float()
+        with autocast(device):
+            f = model(center_crop(to_float(images[start:start + batch_size].to(device)), size)).float()
         total += f.norm(dim=1).sum().item()
     model.train(was_training)
     return total / len(images)
@@ -146,7 +135,7 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     inputs = torch.cat([views.id1, views.id2] + ([views.oe] if views.oe is not None else []))
     if device.type == "cuda":
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with _autocast(device):
+    with autocast(device):
         z = model(inputs).float()
     n_id = len(views.id1)
     z_oe = z[2 * n_id:] if views.oe is not None else None
@@ -236,7 +225,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             )
         seconds = time.monotonic() - t0
         row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
-        row.update({k: mean_feature_norm(model, v) for k, v in probes.items()})
+        row.update({k: mean_feature_norm(model, v, cfg.image_size) for k, v in probes.items()})
         row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds)
         log.append(row)
         row["collapsed"] = int(is_collapsed(log))

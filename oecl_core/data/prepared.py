@@ -1,4 +1,4 @@
-"""The one on-disk format every training job reads: uint8 arrays that can be memory-mapped, plus a manifest.
+"""The one on-disk format every training job reads: uint8 .npy arrays (memory-mappable) plus a manifest.
 
     <root>/<name>/
         <split>_images.npy   uint8 (N, 3, H, W)    e.g. train_images.npy, test_images.npy, oe_images.npy
@@ -68,13 +68,12 @@ def read_manifest(folder) -> dict:
     return json.loads(path.read_text())
 
 
-def load_prepared(folder, split: str, mmap: bool = True) -> ImageSet:
-    """One split as an ImageSet. With mmap the images stay on disk until indexed (torch.from_numpy copies
-    only when the caller moves them to a device or indexes them)."""
+def load_prepared(folder, split: str) -> ImageSet:
+    """One split as an ImageSet, read into memory (a training job moves it to its device whole)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     if split not in manifest["splits"]:
         raise ValueError(f"{folder} has no split {split!r}; it has {', '.join(manifest['splits'])}")
-    images = np.load(folder / f"{split}_images.npy", mmap_mode="r" if mmap else None)
+    images = np.load(folder / f"{split}_images.npy")
     labels = np.load(folder / f"{split}_labels.npy")
-    return ImageSet(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels), manifest["class_names"])
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), manifest["class_names"])

@@ -7,7 +7,8 @@ from typing import Callable
 
 import torch
 
-from .core import ImageSet, Split, load_image_folder
+from .core import ImageSet, Split, load_image_folder, resize_uint8
+from .prepared import default_data_root, is_prepared, load_prepared, read_manifest
 from .benchmarks import BUILDERS, OEOverlapError, _subsample
 from .embedded import load_digits, load_sample_photo_crops
 
@@ -24,11 +25,51 @@ class DatasetSpec:
     crop_scale_min: float  # lower bound of RandomResizedCrop's scale (Appendix J)
     default_oe: str
     description: str
-    class_names: tuple[str, ...] = ()  # empty: read from the data (folder data sets)
+    class_names: tuple[str, ...] = ()  # known before preparation (planning); a prepared manifest overrides it
+    stored_size: int = 0  # resolution on disk when larger than image_size (224-px data is stored at 256)
+    prepared: bool = False  # read from <data root>/<name>/ (python -m oecl_core data prepare <name>)
 
     def classes(self) -> list[str]:
+        if self.prepared and is_prepared(default_data_root() / self.name):
+            return read_manifest(default_data_root() / self.name)["class_names"]
         return list(self.class_names) or self.load(self.image_size)[0].class_names
 
+    @property
+    def load_size(self) -> int:
+        return self.stored_size or self.image_size
+
+
+def _load_prepared_pair(name: str, size: int) -> tuple[ImageSet, ImageSet]:
+    folder = default_data_root() / name
+    if not is_prepared(folder):
+        raise FileNotFoundError(f"data set {name!r} is not prepared under {folder}; run `python -m oecl_core data "
+                                f"prepare {name}` (see `python -m oecl_core data status`)")
+    train, test = load_prepared(folder, "train"), load_prepared(folder, "test")
+    for part in (train, test):
+        part.images = resize_uint8(part.images, size)
+    return train, test
+
+
+def _prepared(name, image_size, stem, alpha, crop, oe, description, classes=(), stored_size=0) -> DatasetSpec:
+    return DatasetSpec(name, lambda size: _load_prepared_pair(name, size), image_size, stem, alpha, crop, oe,
+                       description, tuple(classes), stored_size, prepared=True)
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# Hendrycks' ImageNet-30 (one_class_train/ folder names).
+IMAGENET30_CLASSES = (
+    "acorn", "airliner", "ambulance", "american_alligator", "banjo", "barn", "bikini", "digital_clock", "dragonfly",
+    "dumbbell", "forklift", "goblet", "grand_piano", "hotdog", "hourglass", "manhole_cover", "mosque", "nail",
+    "parking_meter", "pillow", "revolver", "rotary_dial_telephone", "schooner", "snowmobile", "soccer_ball", "stingray",
+    "strawberry", "tank", "toaster", "volcano")
+# DIOR's 20 classes minus the one the size filter removes (vehicle: its boxes are rarely over 120 px); the
+# prepared manifest, which applies the filter to the real annotations, is what runs use.
+DIOR_CLASSES = (
+    "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam", "expresswayservicearea",
+    "expresswaytollstation", "golffield", "groundtrackfield", "harbor", "overpass", "ship", "stadium", "storagetank",
+    "tenniscourt", "trainstation", "windmill")
+RAABIN_CLASSES = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
+HAM_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
@@ -42,7 +83,26 @@ DATASETS: dict[str, DatasetSpec] = {
         description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upscaled; embedded, no download",
         class_names=tuple(str(d) for d in range(10)),
     ),
+    # The paper's data sets (App. I): alpha 1 for CIFAR-10 / ImageNet-30, 0.1 for the others; crop scale 0.5 for
+    # Raabin-WBC and HAM10000. OE: 80M Tiny Images for CIFAR-10 (the 300K random images stand in by default),
+    # ImageNet-22k minus 1k for the rest.
+    "cifar10": _prepared("cifar10", 32, "cifar", 1.0, 0.08, "tiny300k", "CIFAR-10, 50,000 / 10,000 images, 10 classes",
+                         CIFAR10_CLASSES),
+    "cifar100": _prepared("cifar100", 32, "cifar", 1.0, 0.08, "tiny300k", "CIFAR-100 (OOD / OE for CIFAR-10)"),
+    "svhn": _prepared("svhn", 32, "cifar", 1.0, 0.08, "tiny300k", "SVHN cropped digits (OOD / far OE)",
+                      tuple(str(d) for d in range(10))),
+    "dtd": _prepared("dtd", 32, "cifar", 1.0, 0.08, "tiny300k", "Describable Textures, 47 classes (OE, App. D)"),
+    "imagenet30": _prepared("imagenet30", 224, "imagenet", 1.0, 0.08, "imagenet22k_minus_1k",
+                            "ImageNet-30, 39,000 / 3,000 images, 30 classes", IMAGENET30_CLASSES, 256),
+    "dior": _prepared("dior", 224, "imagenet", 0.1, 0.08, "imagenet22k_minus_1k",
+                      "DIOR aerial object crops > 120 px, 19 classes", DIOR_CLASSES, 256),
+    "raabin": _prepared("raabin", 224, "imagenet", 0.1, 0.5, "imagenet22k_minus_1k",
+                        "Raabin-WBC white blood cells, train / Test-A, 5 classes", RAABIN_CLASSES, 256),
+    "ham10000": _prepared("ham10000", 224, "imagenet", 0.1, 0.5, "imagenet22k_minus_1k",
+                          "HAM10000 / ISIC 2018 Task 3 skin lesions, 7 classes", HAM_CLASSES, 256),
 }
+# OE-only sets prepared into <data root>/<name>/ (a single "train" split).
+PREPARED_OE = ("tiny300k", "tiny80m", "imagenet22k_minus_1k", "imagenet1k_minus_30")
 
 
 def _folder_dataset(spec: str) -> DatasetSpec:
@@ -80,13 +140,21 @@ OE_SOURCES: dict[str, Callable[[int, int], torch.Tensor | None]] = {
 
 
 def load_oe(name: str, size: int, seed: int = 0) -> torch.Tensor | None:
-    """An OE pool as uint8 (N, 3, size, size); `folder:DIR` reads every image under DIR."""
+    """An OE pool as uint8 (N, 3, size, size): a registered source, a prepared OE set or data set (its
+    training images), or `folder:DIR` (every image under DIR)."""
     if name.startswith(FOLDER_PREFIX):
         return load_image_folder(Path(name[len(FOLDER_PREFIX):]).expanduser(), size).images
+    if name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared):
+        folder = default_data_root() / name
+        if not is_prepared(folder):
+            raise FileNotFoundError(f"OE set {name!r} is not prepared under {folder}; run `python -m oecl_core data "
+                                    f"prepare {name}` (see `python -m oecl_core data status`)")
+        return resize_uint8(load_prepared(folder, "train").images, size)
     try:
         return OE_SOURCES[name](size, seed)
     except KeyError:
-        raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(sorted(OE_SOURCES))}, or folder:DIR") from None
+        choices = sorted(OE_SOURCES) + list(PREPARED_OE) + [n for n, d in DATASETS.items() if d.prepared]
+        raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(choices)}, {BENCHMARK_OE}, or folder:DIR") from None
 
 
 BENCHMARKS = BUILDERS
@@ -108,7 +176,7 @@ def check_class(spec: DatasetSpec, cls: int) -> None:
 
 
 def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, size: int | None = None, seed: int = 0,
-                anomaly: str = "", shots: int = -1, train_size: int = 0, oe_count: int = 0) -> Split:
+                anomaly: str = "", shots: int = -1, train_size: int = 0, oe_count: int = 0, obtainable: int = -1) -> Split:
     """The normal training images, OE pool and labelled test set of one run.
 
     train_size > 0 subsamples the normal training images, oe_count > 0 the OE pool (seeded: Fig. 3 / 7
@@ -118,9 +186,9 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
         raise ValueError(f"unknown benchmark {benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
     if benchmark in ("one_vs_rest", "leave_one_out"):
         check_class(spec, cls)
-    size = size or spec.image_size
+    size = size or spec.load_size
     train, test = spec.load(size)
-    options = dict(cls=cls, shots=shots, seed=seed, train_size=0)
+    options = dict(cls=cls, shots=shots, seed=seed, train_size=0, obtainable=obtainable)
     if benchmark == "unlabeled":
         if not anomaly:
             raise ValueError("the unlabeled benchmark needs an anomaly data set (--anomaly NAME)")

@@ -1,0 +1,386 @@
+"""The special-data-set preparers on tiny files laid out as the official releases are."""
+import random
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from oecl_core.data import prepare_special as ps
+from oecl_core.data.core import read_image
+from oecl_core.data.download import ManualDownloadRequired
+from oecl_core.data.prepared import load_prepared
+
+SIZE = 32
+
+
+def jpeg(path: Path, size=(48, 40), color=(128, 128, 128), boxes=()):
+    """A JPEG of `size` (w, h) in `color`, with each (box, colour) of `boxes` painted solid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.new("RGB", size, color)
+    for (x0, y0, x1, y1), c in boxes:
+        im.paste(c, (x0, y0, x1, y1))
+    im.save(path, quality=95)
+    return path
+
+
+def garbage(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a jpeg" * 10)
+    return path
+
+
+def zip_folder(folder: Path, archive: Path):
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            zf.write(p, p.relative_to(folder.parent).as_posix())
+
+
+def centre_colour(image: np.ndarray) -> np.ndarray:
+    c = image.shape[-1] // 2
+    return image[:, c - 8:c + 8, c - 8:c + 8].reshape(3, -1).mean(1)
+
+
+def assert_nothing_written(out: Path):
+    assert not out.exists()
+    if out.parent.exists():
+        assert not list(out.parent.glob(f".{out.name}*"))
+
+
+# --------------------------------------------------------------------------------------------- DIOR
+
+def voc_xml(path: Path, objects):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"<object><name>{n}</name><pose>Unspecified</pose><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+                   f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>" for n, b in objects)
+    path.write_text(f"<annotation><filename>{path.stem}.jpg</filename><size><width>400</width><height>400</height>"
+                    f"<depth>3</depth></size>{body}</annotation>")
+
+
+# image id -> (split folder, [(class as in the XML, box, colour)])
+DIOR_IMAGES = {
+    "00001": ("trainval", [("airplane", (10, 10, 150, 150), (230, 20, 20)),
+                           ("Expressway-Service-area", (200, 10, 390, 140), (20, 230, 20)),
+                           ("airplane", (10, 200, 100, 390), (20, 20, 230)),       # 90 px wide: dropped
+                           ("vehicle", (200, 200, 321, 320), (230, 230, 20))]),  # 121 x 120: dropped
+    "00002": ("trainval", [("airplane", (0, 0, 130, 200), (20, 230, 230)),
+                           ("Expressway-Service-area", (150, 210, 300, 390), (230, 20, 230)),
+                           ("vehicle", (250, 0, 399, 140), (120, 60, 0))]),        # 1 big crop: class dropped
+    "00003": ("trainval", [("airplane", (50, 50, 200, 200), (0, 60, 120)),
+                           ("expressway-service-area", (210, 210, 380, 390), (60, 120, 0))]),
+    "00004": ("test", [("airplane", (20, 20, 180, 180), (250, 140, 0)),
+                       ("vehicle", (200, 200, 390, 390), (0, 140, 250)),            # class not kept
+                       ("airplane", (300, 10, 390, 100), (140, 0, 250))]),          # small
+    "00005": ("test", [("Expressway-Service-area", (100, 100, 300, 300), (250, 0, 140))]),
+}
+
+
+def make_dior(raw: Path, annotations_as_zip: bool):
+    for i, (group, objects) in DIOR_IMAGES.items():
+        jpeg(raw / f"JPEGImages-{group}" / f"{i}.jpg", (400, 400), (90, 90, 90), [(b, c) for _, b, c in objects])
+        voc_xml(raw / "Annotations" / "Horizontal Bounding Boxes" / f"{i}.xml", [(n, b) for n, b, _ in objects])
+        # oriented boxes must be ignored: a big 'ship' there would otherwise be a class
+        voc_xml(raw / "Annotations" / "Oriented Bounding Boxes" / f"{i}.xml", [("ship", (0, 0, 399, 399))])
+    if annotations_as_zip:
+        zip_folder(raw / "Annotations", raw / ps.DIOR_ANNOTATIONS)
+        for p in sorted((raw / "Annotations").rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        (raw / "Annotations").rmdir()
+
+
+def test_dior_crops_filters_and_pixels(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out" / "dior"
+    make_dior(raw, annotations_as_zip=True)
+    m = ps.prepare_dior(raw, out, size=SIZE, min_crops=2, workers=2)
+    assert m["class_names"] == ["airplane", "expresswayservicearea"]
+    assert m["splits"]["train"]["per_class"] == {"airplane": 3, "expresswayservicearea": 3}
+    assert m["splits"]["test"]["per_class"] == {"airplane": 1, "expresswayservicearea": 1}
+    assert "vehicle (1 training crops)" in m["notes"] and "ship" not in m["notes"]
+    assert ps.DIOR_ANNOTATIONS in m["sources"] and len(m["sources"][ps.DIOR_ANNOTATIONS]["sha256"]) == 64
+    assert m["sources"]["JPEGImages-trainval/"] == {"files": 3}
+    assert "paper" in m["notes"] and "1,890" in m["notes"]
+    train = load_prepared(out, "train", mmap=False)
+    assert tuple(train.images.shape) == (6, 3, SIZE, SIZE)
+    # crops in image order, then object order; each crop is its box's colour
+    expected = [(c, 0 if n == "airplane" else 1) for i in ("00001", "00002", "00003")
+                for n, b, c in DIOR_IMAGES[i][1] if b[2] - b[0] > 120 and b[3] - b[1] > 120 and n != "vehicle"]
+    assert train.labels.tolist() == [lab for _, lab in expected]
+    for img, (colour, _) in zip(train.images.numpy(), expected):
+        assert np.abs(centre_colour(img) - colour).max() < 8, (centre_colour(img), colour)
+    test = load_prepared(out, "test", mmap=False)
+    assert np.abs(centre_colour(test.images[0].numpy()) - (250, 140, 0)).max() < 8
+    # second run: the annotations archive is not extracted again
+    marker = raw / ps.EXTRACTED / ps.DIOR_ANNOTATIONS / ".complete"
+    assert marker.exists()
+    before = marker.stat().st_mtime_ns
+    ps.prepare_dior(raw, out, size=SIZE, min_crops=2, crop_mode="stretch", workers=1, verify=False)
+    assert marker.stat().st_mtime_ns == before
+
+
+def test_dior_default_threshold_drops_all_tiny_classes(tmp_path):
+    raw = tmp_path / "raw"
+    make_dior(raw, annotations_as_zip=False)
+    with pytest.raises(ValueError, match="more than 50 training crops"):
+        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, workers=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_dior_needs_test_annotations(tmp_path):
+    raw = tmp_path / "raw"
+    make_dior(raw, annotations_as_zip=False)
+    for i in ("00004", "00005"):
+        (raw / "Annotations" / "Horizontal Bounding Boxes" / f"{i}.xml").unlink()
+    with pytest.raises(ValueError, match="none of the 2 test images has an annotation"):
+        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_dior_lists_option_needs_imagesets(tmp_path):
+    raw = tmp_path / "raw"
+    make_dior(raw, annotations_as_zip=False)
+    with pytest.raises(ManualDownloadRequired, match="ImageSets"):
+        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=0, train_lists=("train",))
+    main = raw / "ImageSets" / "Main"
+    main.mkdir(parents=True)
+    (main / "train.txt").write_text("00001\n00003\n")
+    (main / "val.txt").write_text("00002\n")
+    (main / "test.txt").write_text("00004\n00005\n")
+    m = ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=1, train_lists=("train",), workers=1)
+    assert m["splits"]["train"]["per_class"] == {"airplane": 2, "expresswayservicearea": 2}
+
+
+def test_dior_class_selection_and_report():
+    counts = {"windmill": 1890, "baseballfield": 116, "vehicle": 50, "ship": 51, "chimney": 0}
+    assert ps.dior_select_classes(counts) == ["baseballfield", "ship", "windmill"]
+    assert ps.dior_select_classes(counts, min_crops=116) == ["windmill"]
+    report = ps.dior_count_report(counts)
+    assert "paper 116 (smallest)" in report and "paper 1890 (largest)" in report
+    assert "smallest chimney 0" in report and "average 649" in report
+    manifest = {"splits": {"train": {"per_class": {"a": 3, "b": 5}}}}
+    assert "2 classes, smallest a 3, largest b 5, average 4" in ps.dior_count_report(manifest)
+
+
+def test_square_matches_read_image(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)).save(path)
+    with Image.open(path) as im:
+        assert np.array_equal(ps._square(im, 24), read_image(path, 24))
+        assert ps._square(im, 24, "stretch").shape == (3, 24, 24)
+
+
+# --------------------------------------------------------------------------------------------- Raabin-WBC
+
+def test_raabin_folders_and_unreadable_image(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out" / "raabin"
+    for split, n in (("Train", 2), ("TestA", 1)):
+        for k, c in enumerate(["Basophil", "Eosinophil", "Lymphocyte", "Monocyte", "Neutrophil"]):
+            for j in range(n):
+                jpeg(raw / split / c / f"{c}_{j}.jpg", (60 + 10 * j, 50), (40 * k, 100, 200))
+    garbage(raw / "Train" / "Eosinophil" / "broken.jpg")
+    m = ps.prepare_raabin(raw, out, size=SIZE, workers=2)
+    assert m["class_names"] == list(ps.RAABIN_CLASSES)
+    assert m["splits"]["train"]["count"] == 10 and m["splits"]["test"]["count"] == 5
+    assert m["splits"]["train"]["per_class"]["eosinophil"] == 2
+    assert len(m["skipped"]) == 1 and "broken.jpg" in m["skipped"][0]
+    assert "Skipped 1 unreadable" in m["notes"]
+    assert m["sources"] == {"Train/": {"files": 11}, "TestA/": {"files": 5}}
+    test = load_prepared(out, "test", mmap=False)
+    assert test.labels.tolist() == [0, 1, 2, 3, 4]
+    assert np.abs(centre_colour(test.images[4].numpy()) - (160, 100, 200)).max() < 8
+
+
+def test_raabin_missing_class_folder(tmp_path):
+    raw = tmp_path / "raw"
+    jpeg(raw / "Train" / "Basophil" / "a.jpg")
+    jpeg(raw / "TestA" / "Basophil" / "a.jpg")
+    with pytest.raises(ValueError, match="eosinophil"):
+        ps.prepare_raabin(raw, tmp_path / "out", size=SIZE)
+    assert_nothing_written(tmp_path / "out")
+
+
+# --------------------------------------------------------------------------------------------- ImageNet-30
+
+def test_imagenet30_tree_tar_and_stray_file(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out" / "in30"
+    for c in ("airliner", "banjo"):
+        jpeg(raw / ps.IN30_TRAIN / c / "1.JPEG", (70, 50))
+        jpeg(raw / ps.IN30_TRAIN / c / "nested" / "2.JPEG", (50, 70))
+        jpeg(tmp_path / "t" / ps.IN30_TEST / c / "3.JPEG")
+    garbage(raw / ps.IN30_TRAIN / "airliner" / "._1.JPEG")
+    with tarfile.open(raw / (ps.IN30_TEST + ".tar"), "w") as tf:  # the test half as the Drive archive
+        tf.add(tmp_path / "t" / ps.IN30_TEST, arcname=ps.IN30_TEST)
+    m = ps.prepare_imagenet30(raw, out, size=SIZE, workers=1)
+    assert m["class_names"] == ["airliner", "banjo"]
+    assert m["splits"]["train"]["per_class"] == {"airliner": 2, "banjo": 2}
+    assert m["splits"]["test"]["count"] == 2
+    assert len(m["skipped"]) == 1 and "._1.JPEG" in m["skipped"][0] and "metadata" in m["skipped"][0]
+    assert len(m["sources"][ps.IN30_TEST + ".tar"]["sha256"]) == 64
+    assert "1 macOS metadata file(s)" in m["notes"]
+
+
+# --------------------------------------------------------------------------------------------- HAM10000
+
+HAM_COLUMNS = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
+
+
+def ham_csv(path: Path, rows: dict[str, int]):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["image," + ",".join(HAM_COLUMNS)]
+    for image, k in rows.items():
+        lines.append(image + "," + ",".join("1.0" if j == k else "0.0" for j in range(7)))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_ham(root: Path, train: dict[str, int], test: dict[str, int], truth_skip: str | None = None):
+    for key, rows in (("train", train), ("test", test)):
+        kind = "Training" if key == "train" else "Test"
+        folder = root / f"ISIC2018_Task3_{kind}_Input"
+        for image, k in rows.items():
+            jpeg(folder / f"{image}.jpg", (60, 45), (30 * k, 50, 90))
+        (folder / "LICENSE.txt").write_text("CC-BY-NC")
+        truth = f"ISIC2018_Task3_{kind}_GroundTruth"
+        ham_csv(root / truth / f"{truth}.csv", {i: k for i, k in rows.items() if i != truth_skip})
+
+
+def test_ham10000_from_zips(tmp_path):
+    staging, raw, out = tmp_path / "staging", tmp_path / "raw", tmp_path / "out" / "ham"
+    train = {"ISIC_0024306": 1, "ISIC_0024307": 0, "ISIC_0024308": 4, "ISIC_0024309": 1}
+    test = {"ISIC_0034524": 6, "ISIC_0034525": 1}
+    make_ham(staging, train, test)
+    raw.mkdir()
+    for folder in sorted(staging.iterdir()):
+        zip_folder(folder, raw / f"{folder.name}.zip")
+    m = ps.prepare_ham10000(raw, out, size=SIZE, workers=2)
+    assert m["class_names"] == HAM_COLUMNS
+    assert m["splits"]["train"]["per_class"] == {"MEL": 1, "NV": 2, "BKL": 1}
+    assert set(m["sources"]) == {f"{f.filename}" for f in ps.SOURCES["ham10000"]}
+    assert "melanocytic nevi" in m["notes"]
+    tr = load_prepared(out, "train", mmap=False)
+    assert tr.labels.tolist() == [1, 0, 4, 1]  # sorted by image id
+    assert np.abs(centre_colour(tr.images[2].numpy()) - (120, 50, 90)).max() < 8
+    assert load_prepared(out, "test", mmap=False).labels.tolist() == [6, 1]
+
+
+def test_ham10000_missing_ground_truth_row(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_ham(raw, {"ISIC_0024306": 1, "ISIC_0024307": 0}, {"ISIC_0034524": 6}, truth_skip="ISIC_0024307")
+    with pytest.raises(ValueError, match="ISIC_0024307"):
+        ps.prepare_ham10000(raw, out, size=SIZE)
+    assert_nothing_written(out)
+
+
+def test_ham10000_truth_must_be_one_hot(tmp_path):
+    raw = tmp_path / "raw"
+    make_ham(raw, {"ISIC_0024306": 1}, {"ISIC_0034524": 6})
+    csv_path = raw / "ISIC2018_Task3_Test_GroundTruth" / "ISIC2018_Task3_Test_GroundTruth.csv"
+    csv_path.write_text("image," + ",".join(HAM_COLUMNS) + "\nISIC_0034524,1.0,1.0,0,0,0,0,0\n")
+    with pytest.raises(ValueError, match="ISIC_0034524 is not labelled one-hot"):
+        ps.prepare_ham10000(raw, tmp_path / "out", size=SIZE)
+
+
+# --------------------------------------------------------------------------------------------- ImageNet OE
+
+FOLDER_COLOURS = {"n01440764": (250, 0, 0), "n01443537": (0, 250, 0),  # ImageNet-1k synsets
+                  "n09999991": (0, 0, 250), "n09999992": (250, 250, 0), "n09999993": (0, 250, 250)}
+
+
+def make_imagenet(root: Path, per_folder: int = 3):
+    for wnid, colour in FOLDER_COLOURS.items():
+        for j in range(per_folder):
+            jpeg(root / wnid / f"{wnid}_{j}.JPEG", (50 + 7 * j, 40), colour)
+
+
+def stored_colours(out: Path) -> list[tuple]:
+    images = load_prepared(out, "train", mmap=False).images.numpy()
+    return [tuple(int(round(v / 50)) * 50 for v in centre_colour(img)) for img in images]
+
+
+def test_imagenet22k_minus_1k_excludes_and_samples(tmp_path):
+    raw = tmp_path / "raw"
+    make_imagenet(raw)
+    garbage(raw / "n09999991" / "n09999991_bad.JPEG")
+    jpeg(raw / "n09999991" / "._n09999991_0.JPEG")  # never sampled
+    allowed = {FOLDER_COLOURS["n09999991"], FOLDER_COLOURS["n09999992"]}
+    m = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "a", count=4, seed=1, exclude_wnids=["n09999993"], size=SIZE)
+    assert m["class_names"] == [] and m["splits"]["train"]["count"] == 4
+    assert m["splits"]["train"]["per_class"] == {"-1": 4}
+    assert set(stored_colours(tmp_path / "a")) <= allowed
+    assert "2 ImageNet-1k synset folders present" in m["notes"] and "7 image files" in m["notes"]
+    again = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "b", count=4, seed=1, exclude_wnids="n09999993",
+                                            size=SIZE, workers=1)
+    assert np.array_equal(np.load(tmp_path / "a" / "train_images.npy"), np.load(tmp_path / "b" / "train_images.npy"))
+    assert again["skipped"] == m["skipped"]
+    # asking for every readable image: an unreadable draw is replaced, so exactly 6 are stored
+    full = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "c", count=6, seed=3, exclude_wnids=["n09999993"],
+                                           size=SIZE)
+    assert full["splits"]["train"]["count"] == 6 and len(full["skipped"]) <= 1
+    assert sorted(stored_colours(tmp_path / "c")) == sorted([FOLDER_COLOURS["n09999991"]] * 3
+                                                            + [FOLDER_COLOURS["n09999992"]] * 3)
+    more = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "d", count=100, size=SIZE)
+    assert more["splits"]["train"]["count"] == 9 and "only 10 available" in more["notes"]
+
+
+def test_imagenet1k_minus_30(tmp_path):
+    raw = tmp_path / "raw"
+    make_imagenet(raw / "train", per_folder=2)
+    with pytest.raises(ValueError, match="exclude_wnids"):
+        ps.prepare_imagenet1k_minus_30(raw, tmp_path / "out", size=SIZE)
+    m = ps.prepare_imagenet1k_minus_30(raw, tmp_path / "out", exclude_wnids="n01440764,n09999991 n09999992",
+                                       count=10, size=SIZE)
+    assert m["splits"]["train"]["count"] == 4
+    assert set(stored_colours(tmp_path / "out")) == {FOLDER_COLOURS["n01443537"], FOLDER_COLOURS["n09999993"]}
+
+
+def test_reservoir_sample_is_uniform():
+    rng = random.Random(0)
+    hits = np.zeros(6)
+    for _ in range(3000):
+        sample = ps.reservoir_sample(iter(range(6)), 2, rng)
+        assert len(set(sample)) == 2
+        hits[sample] += 1
+    assert np.abs(hits - 1000).max() < 120, hits
+    assert sorted(ps.reservoir_sample(range(3), 5, rng)) == [0, 1, 2]
+
+
+def test_imagenet1k_synsets_file():
+    lines = ps.SYNSETS_FILE.read_text().splitlines()
+    assert len(lines) == 1000 and len(set(lines)) == 1000
+    assert all(re.fullmatch(r"n\d{8}", w) for w in lines)
+    assert lines[0] == "n01440764" and ps.imagenet1k_wnids() == lines
+
+
+# --------------------------------------------------------------------------------------------- missing input
+
+@pytest.mark.parametrize("name, expected", [
+    ("dior", "JPEGImages-trainval"), ("raabin", "TestA"), ("imagenet30", "one_class_train"),
+    ("ham10000", "ISIC2018_Task3_Training_GroundTruth"), ("imagenet22k_minus_1k", "<wnid>"),
+    ("imagenet1k_minus_30", "<wnid>"),
+])
+def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expected):
+    raw, out = tmp_path / "raw", tmp_path / "prepared" / name
+    raw.mkdir()
+    if name == "raabin":
+        jpeg(raw / "Train" / "Basophil" / "a.jpg")  # only the test half is missing
+    options = {"exclude_wnids": ["n01440764"]} if name == "imagenet1k_minus_30" else {}
+    with pytest.raises(ManualDownloadRequired) as err:
+        ps.PREPARERS[name](raw, out, **options)
+    assert expected in str(err.value) and ps.INSTRUCTIONS[name] in str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
+    assert_nothing_written(out)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_registry_contract():
+    assert set(ps.SOURCES) == set(ps.INSTRUCTIONS) == set(ps.PREPARERS)
+    assert "mvtec" not in ps.PREPARERS
+    assert all(f.gdrive_id for f in ps.SOURCES["imagenet30"] + ps.SOURCES["dior"])
+    assert [f.filename for f in ps.SOURCES["raabin"]] == ["Train.rar", "TestA.rar"]
+    assert all(f.url.startswith("https://isic-challenge-data.s3.amazonaws.com/2018/") for f in ps.SOURCES["ham10000"])
+    assert ps.SOURCES["imagenet22k_minus_1k"] == []
+    for name in ("imagenet30", "dior"):
+        for f in ps.SOURCES[name]:
+            assert f.gdrive_id in ps.INSTRUCTIONS[name]
