@@ -9,6 +9,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/datasets.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 

@@ -1,9 +1,11 @@
 # Helpers shared by the rules: configuration checks and the list of runs.
 from oecl_core.config import PRESETS
-from oecl_core.data import BENCHMARKS, get_dataset
+from oecl_core.data import BENCHMARKS, DATASETS, get_dataset
+from oecl_core.data.registry import PREPARED_OE
 from oecl_core.methods import METHODS
 
 PRESET = config["preset"]
+DATA_ROOT = config.get("data_root", "data")
 if PRESET not in PRESETS:
     raise ValueError(f"config: unknown preset {PRESET!r}; valid choices: {', '.join(PRESETS)}")
 
@@ -40,3 +42,14 @@ def all_metrics(wildcards=None):
         RUN_DIR.format(preset=PRESET, dataset=d, benchmark=b, method=m, cls=c, seed=s) + "/metrics.json"
         for d, b, m, c, s in RUNS
     ]
+
+
+
+def prepared_inputs(dataset, method):
+    """Manifests of the prepared data sets a run reads: its own, and its default OE set when that is prepared too."""
+    spec = get_dataset(dataset)
+    names = [dataset] if spec.prepared else []
+    oe = spec.default_oe
+    if METHODS[method].uses_external_oe and (oe in PREPARED_OE or (oe in DATASETS and DATASETS[oe].prepared)):
+        names.append(oe)
+    return [f"{DATA_ROOT}/{name}/manifest.json" for name in names]

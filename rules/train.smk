@@ -2,6 +2,8 @@
 
 
 rule train_run:
+    input:
+        lambda wc: prepared_inputs(wc.dataset, wc.method),
     output:
         metrics="results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json",
     log:
@@ -12,6 +14,6 @@ rule train_run:
         out=lambda wc, output: os.path.dirname(output.metrics),
     threads: config.get("train_threads", 1)
     shell:
-        "python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
+        "OECL_DATA={DATA_ROOT} python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
         " --benchmark {wildcards.benchmark} --method {wildcards.method} --cls {wildcards.cls}"
         " --seed {wildcards.seed} --out {params.out} > {log} 2>&1"

@@ -47,3 +47,14 @@ def test_pipeline_rejects_an_unknown_method_before_any_job(tmp_path):
                           "--configfile", str(config)], capture_output=True, text=True, cwd=REPO)
     assert out.returncode != 0
     assert "csi2" in out.stderr + out.stdout and "self_oecl" in out.stderr + out.stdout
+
+
+def test_pipeline_plans_data_preparation_for_real_data_sets(tmp_path):
+    config = tmp_path / "cifar.yaml"
+    config.write_text("preset: paper\nexperiments:\n  t1: {dataset: cifar10, benchmark: one_vs_rest, methods: [oecl], "
+                      "classes: [0, 1], seeds: [0, 1]}\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-d", str(tmp_path), "-s", str(REPO / "Snakefile"),
+                          "--configfile", str(config)], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr + out.stdout
+    counts = " ".join((out.stdout + out.stderr).split())
+    assert "prepare_dataset 2" in counts and "train_run 4" in counts  # cifar10 and its OE (tiny300k); 2 classes x 2 seeds

@@ -1,0 +1,12 @@
+# Download (where possible), verify and prepare each data set a run needs, on demand, on the local machine.
+
+
+rule prepare_dataset:
+    output:
+        f"{DATA_ROOT}/{{name}}/manifest.json",
+    log:
+        "results/logs/data/{name}.log",
+    localrule: True
+    retries: 2
+    shell:
+        "OECL_DATA={DATA_ROOT} python -m oecl_core data prepare {wildcards.name} > {log} 2>&1"
