@@ -1,5 +1,7 @@
 # OECL reproduction pipeline: config -> one training job per run -> aggregated AUROCs.
 # Usage: snakemake --cores 2            (the embedded `digits` benchmark with the smoke preset)
+# `snakemake --lint` asks for a conda environment per rule; every rule here runs the one installed project
+# (environment.yml / pip install -e .), and a per-rule environment would install torch once per rule.
 from snakemake.utils import min_version
 
 min_version("9.20")

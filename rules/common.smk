@@ -34,12 +34,12 @@ def experiment_runs(name, exp):
 
 
 RUNS = [run for name, exp in config["experiments"].items() for run in experiment_runs(name, exp)]
-RUN_DIR = "results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}"
+METRICS = "results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json"
 
 
 def all_metrics(wildcards=None):
     return [
-        RUN_DIR.format(preset=PRESET, dataset=d, benchmark=b, method=m, cls=c, seed=s) + "/metrics.json"
+        METRICS.format(preset=PRESET, dataset=d, benchmark=b, method=m, cls=c, seed=s)
         for d, b, m, c, s in RUNS
     ]
 

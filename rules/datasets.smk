@@ -6,7 +6,9 @@ rule prepare_dataset:
         f"{DATA_ROOT}/{{name}}/manifest.json",
     log:
         "results/logs/data/{name}.log",
+    params:
+        root=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
     localrule: True
     retries: 2
     shell:
-        "OECL_DATA={DATA_ROOT} python -m oecl_core data prepare {wildcards.name} > {log} 2>&1"
+        "OECL_DATA={params.root} python -m oecl_core data prepare {wildcards.name} > {log} 2>&1"

@@ -12,8 +12,9 @@ rule train_run:
         "results/{preset}/benchmarks/train/{benchmark}/{dataset}/{method}/{cls}/seed{seed}.tsv"
     params:
         out=lambda wc, output: os.path.dirname(output.metrics),
+        data_root=DATA_ROOT,
     threads: config.get("train_threads", 1)
     shell:
-        "OECL_DATA={DATA_ROOT} python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
+        "OECL_DATA={params.data_root} python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
         " --benchmark {wildcards.benchmark} --method {wildcards.method} --cls {wildcards.cls}"
         " --seed {wildcards.seed} --out {params.out} > {log} 2>&1"

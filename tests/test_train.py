@@ -114,3 +114,32 @@ def test_overlapping_oe_with_alpha_one_collapses_and_is_flagged(tmp_path):
     result = train(cfg(alpha=1.0, warmup_epochs=1, epochs=30, checkpoint_every=30, lr=0.1), split, tmp_path, progress=False)
     assert result.collapsed
     assert read_log(tmp_path / "log.csv")[-1]["collapsed"] == 1
+
+
+@pytest.mark.parametrize("preset", ["paper", "official"])
+def test_paper_and_official_presets_run(preset, tmp_path):
+    from oecl_core.runner import run_experiment
+
+    c = resolve_config(preset, "digits", "oecl", cls=2, epochs=2, width=0.0625, batch_size=32, oe_batch_size=32, n_aug=2,
+                       device="cpu")
+    assert c.optimizer == {"paper": "lars", "official": "sgd"}[preset]
+    assert c.oe_resample == (preset == "paper")
+    metrics = run_experiment(c, tmp_path, progress=False)
+    assert metrics["settings"]["preset"] == preset and 0 <= metrics["auroc"]["s_mu"] <= 1
+
+
+@pytest.mark.parametrize("resample", [False, True])
+def test_fixed_oe_reuses_the_same_subset_and_order(resample, tmp_path, monkeypatch):
+    """oe_resample=False (the public code's never re-seeded samplers): every epoch sees identical ID and OE batches."""
+    import oecl_core.train as engine
+
+    seen, real = [], engine.training_step
+
+    def spy(model, method, optimizer, augment, gen, x_id, x_oe, *rest):
+        seen.append((x_id.clone(), x_oe.clone()))
+        return real(model, method, optimizer, augment, gen, x_id, x_oe, *rest)
+
+    monkeypatch.setattr(engine, "training_step", spy)
+    train(cfg(oe_resample=resample, epochs=2), tiny_split(n=16), tmp_path, progress=False)
+    (id1, oe1), (id2, oe2) = seen[0], seen[2]  # first step of epoch 1 and of epoch 2 (2 steps per epoch)
+    assert torch.equal(oe1, oe2) != resample and torch.equal(id1, id2) != resample
