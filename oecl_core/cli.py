@@ -27,7 +27,8 @@ OVERRIDES = {
     "weight_decay": float, "lr_schedule": str, "alpha": float, "warmup_epochs": int, "temperature": float,
     "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
     "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
-    "oe_count": int, "obtainable": int, "stored_size": int,
+    "oe_count": int, "obtainable": int, "stored_size": int, "aug_stats_every": int,
+    "uniformity_weight": float,
 }
 
 
@@ -213,6 +214,10 @@ def cmd_data(args) -> int:
     counts = ", ".join(f"{split}: {info['count']:,}" for split, info in manifest["splits"].items())
     print(f"{args.name} prepared in {catalog.prepared_dir(args.name, root)} ({counts}; {len(manifest['class_names'])} classes; "
           f"{len(manifest.get('skipped', []))} unreadable images skipped)")
+    if args.name == "dior":
+        from .data.prepare_special import dior_count_report
+
+        print(dior_count_report(manifest))
     return 0
 
 

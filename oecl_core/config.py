@@ -39,6 +39,7 @@ class RunConfig:
     alpha: float = 1.0
     warmup_epochs: int = 50  # alpha = 0 before this epoch
     temperature: float = 0.5
+    uniformity_weight: float = 0.5  # align_uniform methods: w in 2 * ((1 - w) * L_align + w * L_uniform)
     crop_scale_min: float = 0.08
     image_size: int = 32  # training / test resolution
     stored_size: int = 0  # resolution of the stored images when larger (random crops / centre crop to image_size)
@@ -48,6 +49,7 @@ class RunConfig:
     oe_resample: bool = True  # False: one fixed OE subset and one fixed batch order, as the public code
     checkpoint_every: int = 10
     log_samples: int = 256  # images per group (ID, OE, held-out OOD) whose mean norm is logged each epoch
+    aug_stats_every: int = 0  # > 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)
     device: str = "auto"
 
     def to_dict(self) -> dict:
@@ -93,8 +95,8 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
     settings.update(alpha=spec.alpha, crop_scale_min=spec.crop_scale_min, image_size=spec.image_size, stem=spec.stem,
                     stored_size=spec.stored_size)
     settings.update(METHOD_OVERRIDES.get((preset, method), {}))
-    if method == "simclr":
-        settings["alpha"] = 0.0
+    if not m.uses_external_oe and method != "self_oecl":
+        settings["alpha"] = 0.0  # no OE term (SimCLR, alignment + uniformity)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings.update(overrides)
     if "warmup_epochs" not in overrides:

@@ -27,7 +27,9 @@ from .optim import alpha_at, build_optimizer, cosine_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
 
-LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed"]
+LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed",
+              "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood"]
+AUG_STAT_VIEWS = 8  # augmented views per probe image for the mu / sigma / sigma_v statistics (Fig. 2)
 CHECKPOINT = "checkpoint.pt"
 # A run has collapsed (paper Fig. 4: the features of training images are pushed to zero with the OE, and
 # its AUROC means nothing) when the mean ID feature norm fell below COLLAPSE_DROP of its value after the
@@ -79,6 +81,30 @@ def mean_feature_norm(model, images: torch.Tensor | None, size: int, batch_size:
     return total / len(images)
 
 
+@torch.no_grad()
+def augmentation_stats(model, images: torch.Tensor | None, augment, size: int, views: int = AUG_STAT_VIEWS, seed: int = 0) -> dict:
+    """The quantities of Theorem III.1, averaged over images: with f_1..f_V the features of V augmented views
+    and m their mean, mu = ||m||, sigma = spread along m / ||m||, sigma_v = sqrt(trace of the covariance
+    perpendicular to m). Returns mean mu, mean sigma and mean sigma_v (NaN without images)."""
+    if images is None or len(images) == 0:
+        return {"mu": float("nan"), "sigma": float("nan"), "sigma_v": float("nan")}
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = to_float(images.to(device))
+    with autocast(device):
+        f = torch.stack([model(augment(x, gen)).float() for _ in range(views)], dim=1)  # (N, V, D)
+    model.train(was_training)
+    m = f.mean(dim=1, keepdim=True)
+    u = m / m.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    centred = f - m
+    along = (centred * u).sum(dim=-1, keepdim=True)
+    perp = centred - along * u
+    return {"mu": m.norm(dim=-1).mean().item(), "sigma": along.pow(2).mean(dim=1).sqrt().mean().item(),
+            "sigma_v": perp.pow(2).sum(dim=-1).mean(dim=1).sqrt().mean().item()}
+
+
 def _sample(images, n, seed):
     if images is None or len(images) == 0:
         return None
@@ -90,12 +116,12 @@ def read_log(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-            return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def _log_text(rows: list[dict]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, restval="nan")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -155,9 +181,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     method = get_method(cfg.method)
+    method.configure(cfg)
     needs_oe = method.uses_external_oe and cfg.alpha > 0
     if needs_oe and (split.oe is None or len(split.oe) == 0):
-        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the OE pool {cfg.oe!r} is empty")
+        hint = " (a few-shot run with 0 shots has no OE: run it as method simclr)" if cfg.benchmark == "few_shot" else ""
+        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the OE pool {cfg.oe!r} is empty{hint}")
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
@@ -227,6 +255,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
         row.update({k: mean_feature_norm(model, v, cfg.image_size) for k, v in probes.items()})
         row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds)
+        if cfg.aug_stats_every and ((epoch + 1) % cfg.aug_stats_every == 0 or epoch == 0):
+            for group in ("id", "ood"):
+                probe = probes[f"norm_{group}"]
+                stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size, seed=epoch)
+                row.update({f"{k}_{group}": v for k, v in stats.items()})
         log.append(row)
         row["collapsed"] = int(is_collapsed(log))
         write_text(out_dir / "log.csv", _log_text(log))

@@ -502,7 +502,7 @@ def test_list_prints_data_sets_methods_and_presets(capsys):
     out = capsys.readouterr().out
     lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1] for line in out.splitlines()}
     assert "digits" in lines["data sets"]
-    assert [m.strip() for m in lines["methods"].split(",")] == ["simclr", "oecl", "self_oecl"]
+    assert [m.strip() for m in lines["methods"].split(",")] == ["simclr", "oecl", "self_oecl", "align_uniform", "align_uniform_raw"]
     assert [p.strip() for p in lines["presets"].split(",")] == ["paper", "official", "smoke"]
     assert "sample_photos" in lines["OE"] and "none" in lines["OE"]
     for word in LISTED:

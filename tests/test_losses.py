@@ -52,3 +52,16 @@ def test_oe_penalty_gradient_points_to_zero():
     # d||z|| / dz = z / ||z||, divided by the number of OE views
     expected = z_oe.detach() / z_oe.detach().norm(dim=1, keepdim=True) / 4
     assert torch.allclose(z_oe.grad, expected, atol=1e-6)
+
+
+def test_align_and_uniform_losses_by_hand():
+    from oecl_core.methods.align_uniform import AlignUniform, AlignUniformRaw, align_loss, uniform_loss
+
+    z1, z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert align_loss(z1, z2).item() == pytest.approx((2.0 + 0.0) / 2)
+    # two points at squared distance 2: log mean exp(-2) over the 2 ordered pairs
+    assert uniform_loss(z1).item() == pytest.approx(-2.0)
+    m = AlignUniform()
+    assert m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() == pytest.approx(1.0 + (-2.0 + uniform_loss(z2).item()) / 2, abs=1e-6)
+    # without normalisation the scale matters
+    assert AlignUniformRaw().loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() != pytest.approx(m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item())

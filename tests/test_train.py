@@ -143,3 +143,28 @@ def test_fixed_oe_reuses_the_same_subset_and_order(resample, tmp_path, monkeypat
     train(cfg(oe_resample=resample, epochs=2), tiny_split(n=16), tmp_path, progress=False)
     (id1, oe1), (id2, oe2) = seen[0], seen[2]  # first step of epoch 1 and of epoch 2 (2 steps per epoch)
     assert torch.equal(oe1, oe2) != resample and torch.equal(id1, id2) != resample
+
+
+def test_augmentation_stats_match_a_direct_computation():
+    from oecl_core.train import augmentation_stats
+
+    class Fixed(torch.nn.Module):  # returns preset features per call, so the statistics are known exactly
+        def __init__(self, feats):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.feats, self.i = feats, 0
+
+        def forward(self, x):
+            self.i += 1
+            return self.feats[:, self.i - 1]
+
+    feats = torch.tensor([[[3.0, 1.0], [3.0, -1.0], [5.0, 1.0], [5.0, -1.0]]])  # one image, 4 views, mean (4, 0)
+    stats = augmentation_stats(Fixed(feats), torch.zeros(1, 3, 4, 4, dtype=torch.uint8), lambda x, g: x, 4, views=4)
+    assert stats["mu"] == pytest.approx(4.0) and stats["sigma"] == pytest.approx(1.0) and stats["sigma_v"] == pytest.approx(1.0)
+
+
+def test_aug_stats_are_logged_when_asked(tmp_path):
+    result = train(cfg(epochs=2, aug_stats_every=2), tiny_split(), tmp_path, progress=False)
+    rows = read_log(tmp_path / "log.csv")
+    assert all(r["mu_id"] > 0 and r["sigma_v_ood"] > 0 for r in rows)
+    assert result.log[0]["mu_id"] == pytest.approx(rows[0]["mu_id"], rel=1e-6)

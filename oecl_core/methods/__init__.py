@@ -1,10 +1,11 @@
 """Method registry: a new method is one module with a Method subclass, added here."""
+from .align_uniform import AlignUniform, AlignUniformRaw
 from .base import Method, Views
 from .oecl import OECL
 from .self_oecl import SelfOECL
 from .simclr import SimCLR
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw)}
 
 
 def get_method(name: str) -> Method:

@@ -26,6 +26,9 @@ class Method:
     uses_external_oe: bool = False  # whether the run needs an OE pool
     default_epochs_factor: int = 1  # self-OECL trains twice as long in the paper (1000 vs 500 epochs)
 
+    def configure(self, cfg) -> None:
+        """Take method-specific settings from the run's RunConfig (most methods have none)."""
+
     def views(self, x_id: torch.Tensor, x_oe: torch.Tensor | None, augment: Augment, gen: torch.Generator) -> Views:
         raise NotImplementedError
 
