@@ -47,7 +47,8 @@ def _overrides(args) -> dict:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}, or folder:ROOT")
-    p.add_argument("--benchmark", default="one_vs_rest", choices=list(BENCHMARKS))
+    p.add_argument("--benchmark", default="one_vs_rest",
+                   help=f"one of {', '.join(BENCHMARKS)}, optionally with settings: NAME~key=value~... (e.g. one_vs_rest~oe=svhn)")
     p.add_argument("--cls", type=int, default=0, help="class index of the benchmark")
     p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--seed", type=int, default=0)
@@ -59,8 +60,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args) -> RunConfig:
-    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed, oe=args.oe,
-                          benchmark=args.benchmark, **_overrides(args))
+    from .experiments import parse_benchmark_spec
+
+    benchmark, spec_settings = parse_benchmark_spec(args.benchmark)
+    settings = {**spec_settings, **{k: v for k, v in _overrides(args).items() if v is not None}}
+    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed,
+                          oe=args.oe or spec_settings.get("oe"), benchmark=benchmark,
+                          label=args.benchmark if spec_settings else None, **{k: v for k, v in settings.items() if k != "oe"})
 
 
 def cmd_train(args) -> int:

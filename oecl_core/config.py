@@ -22,6 +22,7 @@ class RunConfig:
     method: str = "oecl"
     seed: int = 0
     preset: str = "paper"
+    label: str = ""  # the benchmark spec the pipeline names this run by (e.g. one_vs_rest~oe=svhn), if a variant
     oe: str = ""  # OE source; "" = the data set's default; "benchmark" = the OE the benchmark builds
     anomaly: str = ""  # the anomaly data set of the unlabeled benchmark
     shots: int = -1  # few-shot benchmark: OE images of the obtainable OOD class (-1: all)

@@ -15,7 +15,7 @@ def metrics_rows(path) -> list[dict]:
     path = Path(path)
     m = json.loads(path.read_text())
     s = m["settings"]
-    base = dict(preset=s["preset"], benchmark=s["benchmark"], dataset=s["dataset"], method=s["method"], cls=s["cls"],
+    base = dict(preset=s["preset"], benchmark=s.get("label") or s["benchmark"], dataset=s["dataset"], method=s["method"], cls=s["cls"],
                 seed=s["seed"], status=m["status"], oe=s["oe"], epochs=s["epochs"],
                 train_seconds=m["timings"].get("train_seconds"), run=str(path.parent))
     return [dict(base, score=name, auroc=value) for name, value in m["auroc"].items()]

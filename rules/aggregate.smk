@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        all_metrics,
+        metrics_files(all_runs()),
     output:
         auc="results/{preset}/aggregate/auc.csv",
         summary="results/{preset}/aggregate/summary.md",

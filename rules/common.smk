@@ -1,55 +1,43 @@
-# Helpers shared by the rules: configuration checks and the list of runs.
+# Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
 from oecl_core.config import PRESETS
-from oecl_core.data import BENCHMARKS, DATASETS, get_dataset
+from oecl_core.data import DATASETS, get_dataset
 from oecl_core.data.registry import PREPARED_OE
+from oecl_core.experiments import figure_runs, parse_benchmark_spec, table_runs
 from oecl_core.methods import METHODS
 
 PRESET = config["preset"]
-DATA_ROOT = config.get("data_root", "data")
 if PRESET not in PRESETS:
     raise ValueError(f"config: unknown preset {PRESET!r}; valid choices: {', '.join(PRESETS)}")
+DATA_ROOT = config["data_root"]
+TRAIN_RESOURCES = config["train_resources"][PRESET]
+TABLES = config["tables"]
+FIGURES = config["figures"]
+
+# Expanded and checked here, before any job runs: a bad data set, method, class or seed list stops Snakemake.
+TABLE_RUNS = {name: table_runs(name, table, PRESET) for name, table in TABLES.items()}
+FIGURE_RUNS = {name: figure_runs(name, figure, PRESET) for name, figure in FIGURES.items()}
 
 
-def experiment_runs(name, exp):
-    """(dataset, benchmark, method, cls, seed) of every run of one experiment block, checked before any job runs."""
-    for key in ("dataset", "benchmark", "methods", "classes", "seeds"):
-        if key not in exp:
-            raise ValueError(f"config: experiments.{name} lacks {key!r}")
-    spec = get_dataset(exp["dataset"])
-    if exp["benchmark"] not in BENCHMARKS:
-        raise ValueError(f"config: experiments.{name}.benchmark {exp['benchmark']!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if not isinstance(exp["seeds"], list) or not all(isinstance(s, int) for s in exp["seeds"]):
-        raise ValueError(f"config: experiments.{name}.seeds must be a list of integers, got {exp['seeds']!r}")
-    n_classes = len(spec.classes())
-    classes = range(n_classes) if exp["classes"] == "all" else exp["classes"]
-    for cls in classes:
-        if not isinstance(cls, int) or not 0 <= cls < n_classes:
-            raise ValueError(f"config: experiments.{name}.classes has {cls!r}; valid: 0..{n_classes - 1} or 'all'")
-    for method in exp["methods"]:
-        if method not in METHODS:
-            raise ValueError(f"config: experiments.{name}.methods has {method!r}; valid choices: {', '.join(METHODS)}")
-        for cls in classes:
-            for seed in exp["seeds"]:
-                yield exp["dataset"], exp["benchmark"], method, cls, seed
+def metrics_files(runs):
+    return [os.path.join(run.folder(PRESET), "metrics.json") for run in runs]
 
 
-RUNS = [run for name, exp in config["experiments"].items() for run in experiment_runs(name, exp)]
-METRICS = "results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json"
+def all_runs():
+    runs = [r for rs in TABLE_RUNS.values() for r in rs]
+    runs += [r for groups in FIGURE_RUNS.values() for rs in groups.values() for r in rs]
+    return list(dict.fromkeys(runs))
 
 
-def all_metrics(wildcards=None):
-    return [
-        METRICS.format(preset=PRESET, dataset=d, benchmark=b, method=m, cls=c, seed=s)
-        for d, b, m, c, s in RUNS
-    ]
+def _is_prepared_set(name):
+    return name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared)
 
 
-
-def prepared_inputs(dataset, method):
-    """Manifests of the prepared data sets a run reads: its own, and its default OE set when that is prepared too."""
-    spec = get_dataset(dataset)
-    names = [dataset] if spec.prepared else []
-    oe = spec.default_oe
-    if METHODS[method].uses_external_oe and (oe in PREPARED_OE or (oe in DATASETS and DATASETS[oe].prepared)):
-        names.append(oe)
-    return [f"{DATA_ROOT}/{name}/manifest.json" for name in names]
+def prepared_inputs(wildcards):
+    """Manifests of the prepared data sets a run reads: its own, its OE set and its anomaly set."""
+    spec = get_dataset(wildcards.dataset)
+    _, settings = parse_benchmark_spec(wildcards.benchmark)
+    names = [wildcards.dataset] if spec.prepared else []
+    if METHODS[wildcards.method].uses_external_oe:
+        names.append(settings.get("oe", spec.default_oe))
+    names.append(settings.get("anomaly", ""))
+    return [f"{DATA_ROOT}/{n}/manifest.json" for n in dict.fromkeys(names) if _is_prepared_set(n)]

@@ -1,9 +1,9 @@
-# One job per (benchmark, dataset, method, class, seed). Re-running resumes from the run's checkpoint.
+# One job per (benchmark spec, data set, method, class, seed). Re-running resumes from the run's checkpoint.
 
 
 rule train_run:
     input:
-        lambda wc: prepared_inputs(wc.dataset, wc.method),
+        prepared_inputs,
     output:
         metrics="results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json",
     log:
@@ -13,8 +13,12 @@ rule train_run:
     params:
         out=lambda wc, output: os.path.dirname(output.metrics),
         data_root=DATA_ROOT,
-    threads: config.get("train_threads", 1)
+    threads: TRAIN_RESOURCES["threads"]
+    resources:
+        gpu=TRAIN_RESOURCES["gpu"],
+        mem_mb=TRAIN_RESOURCES["mem_mb"],
+        runtime=TRAIN_RESOURCES["runtime"],
     shell:
-        "OECL_DATA={params.data_root} python -m oecl_core run --preset {wildcards.preset} --dataset {wildcards.dataset}"
-        " --benchmark {wildcards.benchmark} --method {wildcards.method} --cls {wildcards.cls}"
-        " --seed {wildcards.seed} --out {params.out} > {log} 2>&1"
+        "OECL_DATA={params.data_root} python -m oecl_core run --preset {wildcards.preset}"
+        " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
+        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} > {log} 2>&1"

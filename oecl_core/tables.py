@@ -1,0 +1,190 @@
+"""Regenerated tables: our measured AUROCs beside the paper's numbers, as LaTeX, Markdown and CSV.
+
+A table (config.yaml, `tables:`) is rows x columns. A column is one of the paper's methods; a column with
+`run: true` is trained here and its cells show ours, the paper's and the difference; any other column shows the
+paper's number only, marked as quoted where the paper took it from elsewhere (* / ‡). Our cell value is the
+mean over seeds of the mean AUROC over classes, +- the std over seeds (the paper's "mean over trials");
+runs flagged collapsed are left out and counted (marked with a dagger).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from .experiments import parse_benchmark_spec, spec_for_method, table_for_preset
+from .io import write_text
+from .reference import load_paper_tables
+
+ROMAN = {f"table{i}": r for i, r in enumerate(["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"], start=1)}
+MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}
+COLUMNS = ["table", "row", "dataset", "benchmark", "method", "column", "score", "run", "ours_mean", "ours_std", "seeds",
+           "classes", "collapsed_runs", "paper_value", "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
+
+
+def _paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setting: str, benchmark: str) -> dict:
+    hits = paper[(paper["table"] == table) & (paper["dataset"] == dataset) & (paper["method"] == method)]
+    exact = hits[hits["setting"].fillna("") == setting]
+    # a cell the paper merged across rows (e.g. SimCLR, which uses no OE, in Table III) has no setting
+    hits = exact if len(exact) else hits[hits["setting"].fillna("") == ""]
+    if len(hits) > 1:
+        hits = hits[hits["benchmark"] == benchmark]
+    if hits.empty:
+        return {"paper_value": math.nan, "paper_std": math.nan, "paper_source": "", "paper_mark": "", "from_scratch": math.nan}
+    h = hits.iloc[0]
+    return {"paper_value": h["value"], "paper_std": h["std"], "paper_source": h["source"],
+            "paper_mark": "x" if h.get("mark") == "x" else MARKS.get(h["source"], ""), "from_scratch": h.get("from_scratch")}
+
+
+def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -> dict:
+    rows = auc[(auc["benchmark"] == spec) & (auc["dataset"] == dataset) & (auc["method"] == method) & (auc["score"] == score)]
+    ok = rows[rows["status"] == "ok"]
+    per_seed = 100 * ok.groupby("seed")["auroc"].mean()
+    return {"ours_mean": per_seed.mean() if len(per_seed) else math.nan,
+            "ours_std": per_seed.std(ddof=0) if len(per_seed) > 1 else math.nan,
+            "seeds": int(per_seed.size), "classes": int(ok["cls"].nunique()),
+            "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum()) if len(rows) else 0}
+
+
+def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One tidy row per cell: ours (where run) and the paper's value for the same cell."""
+    paper = load_paper_tables() if paper is None else paper
+    t = table_for_preset(table, preset)
+    cells = []
+    for row in t.get("rows", []):
+        spec = row.get("benchmark", t.get("benchmark", "one_vs_rest"))
+        bench, _ = parse_benchmark_spec(spec)
+        label = row.get("label") or row["dataset"] + ("" if spec == t.get("benchmark") or "benchmark" not in row else f" ({bench})")
+        for col in t.get("columns", []):
+            score = col.get("score", t.get("score", "s_mu"))
+            setting = "|".join(s for s in (row.get("setting", ""), col.get("setting", "")) if s)
+            run_spec = spec_for_method(spec, col["method"])
+            cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
+                    "column": col.get("label", col["method"]), "score": score, "run": bool(col.get("run"))}
+            paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
+            cell.update(_paper_cell(paper, ROMAN.get(name, name), paper_dataset, col.get("paper_method", col["method"]),
+                                    setting, bench))
+            if cell["run"]:
+                cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
+            cell["difference"] = cell.get("ours_mean", math.nan) - cell["paper_value"]
+            cells.append(cell)
+    return pd.DataFrame(cells).reindex(columns=COLUMNS)
+
+
+def _fmt(value, std=math.nan, digits=1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    text = f"{value:.{digits}f}"
+    return text + (f" ± {std:.{digits}f}" if isinstance(std, float) and not math.isnan(std) else "")
+
+
+def _emphasis(cells: pd.DataFrame) -> dict:
+    """Per row, the shown value of every cell; bold = best among from-scratch methods, underline = best overall
+    (the paper's rule), computed on what each cell shows first: ours where run, else the paper's number."""
+    marks = {}
+    for _, group in cells.groupby("row", sort=False):
+        shown = group["ours_mean"].where(group["run"], group["paper_value"])
+        if shown.notna().any():
+            marks[shown.idxmax()] = marks.get(shown.idxmax(), set()) | {"underline"}
+            scratch = shown[group["from_scratch"].fillna(1).astype(float) == 1]
+            if scratch.notna().any():
+                marks[scratch.idxmax()] = marks.get(scratch.idxmax(), set()) | {"bold"}
+    return marks
+
+
+def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Column headers and body rows shared by the LaTeX and Markdown renderers."""
+    marks = _emphasis(cells)
+    columns = []
+    for (method, label), group in cells.groupby(["method", "column"], sort=False):
+        columns.append({"label": label, "run": bool(group["run"].iloc[0])})
+    rows = []
+    for row_label, group in cells.groupby("row", sort=False):
+        out = []
+        for i, c in group.iterrows():
+            ours = _fmt(c["ours_mean"], c["ours_std"]) + ("†" if c.get("collapsed_runs", 0) else "") if c["run"] else None
+            paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"]) + (c["paper_mark"] if c["paper_mark"] != "x" else "")
+            diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
+            if diff != "--" and c["difference"] > 0:
+                diff = "+" + diff
+            out.append({"ours": ours, "paper": paper, "diff": diff, "emph": marks.get(i, set())})
+        rows.append({"label": row_label, "cells": out})
+    return columns, rows
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"),
+                 ("×", r"$\times$"), ("‡", r"$^\ddagger$"), ("†", r"$^\dagger$"), ("*", r"$^*$")):
+        text = text.replace(a, b)
+    return text
+
+
+def _latex_cell(text: str, emph: set) -> str:
+    text = _latex_escape(text)
+    if "bold" in emph:
+        text = r"\textbf{" + text + "}"
+    if "underline" in emph:
+        text = r"\underline{" + text + "}"
+    return text
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("oecl_core", "templates"),
+    # LaTeX is full of braces: use delimiters that cannot clash with it
+    block_start_string="((*", block_end_string="*))", variable_start_string="(((", variable_end_string=")))",
+    comment_start_string="((#", comment_end_string="#))", trim_blocks=True, lstrip_blocks=True, autoescape=False,
+    keep_trailing_newline=True,
+)
+_ENV.filters["latex"] = _latex_escape
+_ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which == "ours" or c["ours"] is None else set())
+
+
+def render_latex(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
+    columns, rows = layout(cells)
+    return _ENV.get_template("table.tex.j2").render(name=name, roman=ROMAN.get(name, name), caption=caption,
+                                                    columns=columns, rows=rows, preset=preset)
+
+
+def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
+    columns, rows = layout(cells)
+    head = ["data set"]
+    for c in columns:
+        head += [f"{c['label']} (ours)", f"{c['label']} (paper)", "Δ"] if c["run"] else [f"{c['label']} (paper)"]
+    lines = [f"### Table {ROMAN.get(name, name)}: {caption}", "",
+             f"preset `{preset}`; ours = mean over seeds of the mean AUROC (%) over classes ± std over seeds; "
+             "* / ‡ = the paper quoted this number from another work; × = not reported; † = collapsed runs left out; "
+             "**bold** = best from-scratch value of the row, <u>underline</u> = best overall.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells_md = [r["label"]]
+        for c, col in zip(r["cells"], columns):
+            ours = c["ours"]
+            if col["run"]:
+                if "bold" in c["emph"]:
+                    ours = f"**{ours}**"
+                if "underline" in c["emph"]:
+                    ours = f"<u>{ours}</u>"
+                cells_md += [ours, c["paper"], c["diff"]]
+            else:
+                paper = c["paper"]
+                if "bold" in c["emph"]:
+                    paper = f"**{paper}**"
+                if "underline" in c["emph"]:
+                    paper = f"<u>{paper}</u>"
+                cells_md.append(paper)
+        lines.append("| " + " | ".join(cells_md) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(name: str, table: dict, preset: str, auc: pd.DataFrame, out_prefix) -> pd.DataFrame:
+    """Writes <out_prefix>.tex, .md and .csv (the tidy cells, with the numbers behind every cell)."""
+    cells = build_table(name, table, preset, auc)
+    caption = table_for_preset(table, preset).get("caption", name)
+    out_prefix = Path(out_prefix)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out_prefix.with_suffix(".tex"), render_latex(name, caption, cells, preset))
+    write_text(out_prefix.with_suffix(".md"), render_markdown(name, caption, cells, preset))
+    write_text(out_prefix.with_suffix(".csv"), cells.to_csv(index=False, float_format="%.4f"))
+    return cells

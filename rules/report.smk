@@ -1,0 +1,21 @@
+# One page that puts every regenerated table (and figure) next to the paper's numbers.
+
+
+rule write_report:
+    input:
+        tables=expand("results/{{preset}}/tables/{name}.md", name=list(TABLES)),
+        figures=expand("results/{{preset}}/figures/{name}.png", name=list(FIGURES)),
+        auc="results/{preset}/aggregate/auc.csv",
+    output:
+        "results/{preset}/report.md",
+    log:
+        "results/{preset}/logs/report.log",
+    localrule: True
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report:
+    input:
+        f"results/{PRESET}/report.md",
+    localrule: True
