@@ -19,6 +19,13 @@ from .io import write_text
 from .reference import load_paper_tables
 
 ROMAN = {f"table{i}": r for i, r in enumerate(["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"], start=1)}
+METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
+                 "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
+                 "bce_cl": "BCE-CL", "dsvdd": "DSVDD", "dn2": "DN2", "panda": "PANDA", "transformly": "Transformly",
+                 "supclr": "SupCLR", "supclr_oe": "OE + SupCLR", "patchcore": "PatchCore", "efficientad": "EfficientAD"}
+DATASET_LABELS = {"cifar10": "CIFAR-10", "imagenet30": "ImageNet-30", "dior": "DIOR", "raabin": "Raabin-WBC",
+                  "ham10000": "HAM10000", "dtd": "DTD", "mvtec": "MVTec-AD", "digits": "digits (embedded)"}
+BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
 MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}
 COLUMNS = ["table", "row", "dataset", "benchmark", "method", "column", "score", "run", "ours_mean", "ours_std", "seeds",
            "classes", "collapsed_runs", "paper_value", "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
@@ -56,13 +63,14 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
     for row in t.get("rows", []):
         spec = row.get("benchmark", t.get("benchmark", "one_vs_rest"))
         bench, _ = parse_benchmark_spec(spec)
-        label = row.get("label") or row["dataset"] + ("" if spec == t.get("benchmark") or "benchmark" not in row else f" ({bench})")
+        label = row.get("label") or DATASET_LABELS.get(row["dataset"], row["dataset"]) + (
+            "" if spec == t.get("benchmark") or "benchmark" not in row else f" ({BENCHMARK_LABELS.get(bench, spec)})")
         for col in t.get("columns", []):
             score = col.get("score", t.get("score", "s_mu"))
             setting = "|".join(s for s in (row.get("setting", ""), col.get("setting", "")) if s)
             run_spec = spec_for_method(spec, col["method"])
             cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
-                    "column": col.get("label", col["method"]), "score": score, "run": bool(col.get("run"))}
+                    "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score, "run": bool(col.get("run"))}
             paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
             cell.update(_paper_cell(paper, ROMAN.get(name, name), paper_dataset, col.get("paper_method", col["method"]),
                                     setting, bench))
@@ -83,14 +91,14 @@ def _fmt(value, std=math.nan, digits=1) -> str:
 def _emphasis(cells: pd.DataFrame) -> dict:
     """Per row, the shown value of every cell; bold = best among from-scratch methods, underline = best overall
     (the paper's rule), computed on what each cell shows first: ours where run, else the paper's number."""
-    marks = {}
+    marks: dict[int, set] = {}
     for _, group in cells.groupby("row", sort=False):
-        shown = group["ours_mean"].where(group["run"], group["paper_value"])
-        if shown.notna().any():
-            marks[shown.idxmax()] = marks.get(shown.idxmax(), set()) | {"underline"}
-            scratch = shown[group["from_scratch"].fillna(1).astype(float) == 1]
-            if scratch.notna().any():
-                marks[scratch.idxmax()] = marks.get(scratch.idxmax(), set()) | {"bold"}
+        shown = group["ours_mean"].where(group["run"], group["paper_value"]).round(1)  # ties as printed
+        scratch = shown[group["from_scratch"].fillna(1).astype(float) == 1]
+        for values, mark in ((shown, "underline"), (scratch, "bold")):
+            if values.notna().any():
+                for i in values.index[values == values.max()]:
+                    marks.setdefault(i, set()).add(mark)
     return marks
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         log, start_epoch = state["log"], state["epoch"]
+        if start_epoch < cfg.epochs:
+            print(f"resuming {out_dir} from its checkpoint at epoch {start_epoch} of {cfg.epochs}", file=sys.stderr)
     saved_epoch = start_epoch
 
     train_images = split.train.to(device)

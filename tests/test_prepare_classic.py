@@ -188,7 +188,7 @@ def test_cifar10(cifar10_raw, tmp_path):
     raw, batches = cifar10_raw
     out = tmp_path / "cifar10"
     manifest = pc.prepare_cifar10(raw, out, verify=False)
-    train, test = load_prepared(out, "train", mmap=False), load_prepared(out, "test", mmap=False)
+    train, test = load_prepared(out, "train"), load_prepared(out, "test")
     expected_train = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
     expected_labels = sum((batches[f"data_batch_{i}"][1] for i in range(1, 6)), [])
     assert train.images.numpy().tolist() == expected_train.tolist()
@@ -229,7 +229,7 @@ def test_cifar100_fine_labels_and_coarse_notes(tmp_path):
     out = tmp_path / "cifar100"
     manifest = pc.prepare_cifar100(raw, out, verify=False)
     for split, (images, fine) in splits.items():
-        loaded = load_prepared(out, split, mmap=False)
+        loaded = load_prepared(out, split)
         assert loaded.images.numpy().tolist() == images.tolist()
         assert loaded.labels.tolist() == fine
     assert manifest["class_names"] == fine_names
@@ -307,7 +307,7 @@ def test_svhn(tmp_path):
     out = tmp_path / "svhn"
     manifest = pc.prepare_svhn(raw, out, verify=False)
     for split, (images, labels) in expected.items():
-        loaded = load_prepared(out, split, mmap=False)
+        loaded = load_prepared(out, split)
         assert loaded.images.numpy().tolist() == images.tolist()
         assert loaded.labels.tolist() == labels
         check_pattern(loaded.images.numpy())
@@ -325,7 +325,7 @@ def test_dtd(dtd_raw, tmp_path):
     out = tmp_path / "dtd"
     manifest = pc.prepare_dtd(raw, out, verify=False)
     assert manifest["class_names"] == DTD_CLASSES
-    train, test = load_prepared(out, "train", mmap=False), load_prepared(out, "test", mmap=False)
+    train, test = load_prepared(out, "train"), load_prepared(out, "test")
     train_rels = [r for r in lists["train"] + lists["val"] if "bad" not in r]
     assert len(train) == 9 and len(test) == 3
     assert train.labels.tolist() == [DTD_CLASSES.index(r.split("/")[0]) for r in train_rels]
@@ -355,7 +355,7 @@ def test_dtd_size_and_fold_options(dtd_raw, tmp_path):
         pc.prepare_dtd(raw, tmp_path / "dtd11", fold=11, verify=False)
     manifest = pc.prepare_dtd(raw, tmp_path / "dtd16", size=16, verify=False)
     assert manifest["splits"]["train"]["image_size"] == [16, 16]
-    assert load_prepared(tmp_path / "dtd16", "test", mmap=False).images.shape == (3, 3, 16, 16)
+    assert load_prepared(tmp_path / "dtd16", "test").images.shape == (3, 3, 16, 16)
 
 
 # ------------------------------------------------------------------------------------------- 300K
@@ -374,7 +374,7 @@ def test_tiny300k_all(tiny300k_raw, tmp_path):
     raw, nchw = tiny300k_raw
     out = tmp_path / "tiny300k"
     manifest = pc.prepare_tiny300k(raw, out, verify=False)
-    loaded = load_prepared(out, "train", mmap=False)
+    loaded = load_prepared(out, "train")
     assert loaded.images.numpy().tolist() == nchw.tolist()
     check_pattern(loaded.images.numpy())
     assert (loaded.labels == -1).all() and loaded.class_names == []
@@ -389,11 +389,11 @@ def test_tiny300k_limit(tiny300k_raw, tmp_path, monkeypatch):
     monkeypatch.setattr(pc.np, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
     pc.prepare_tiny300k(raw, tmp_path / "first", limit=5, verify=False)
     assert calls and all(k.get("mmap_mode") == "r" for k in calls)  # never loaded whole
-    assert load_prepared(tmp_path / "first", "train", mmap=False).images.numpy().tolist() == nchw[:5].tolist()
+    assert load_prepared(tmp_path / "first", "train").images.numpy().tolist() == nchw[:5].tolist()
     picked = []
     for run in ("a", "b"):
         pc.prepare_tiny300k(raw, tmp_path / run, limit=6, seed=7, verify=False)
-        got = load_prepared(tmp_path / run, "train", mmap=False).images.numpy()
+        got = load_prepared(tmp_path / run, "train").images.numpy()
         rows = [next(i for i in range(20) if (nchw[i] == g).all()) for g in got]
         picked.append(rows)
     assert picked[0] == picked[1] == sorted(set(picked[0])) and len(picked[0]) == 6
@@ -438,7 +438,7 @@ def test_tiny80m_excludes_cifar_1based(tiny80m_raw, tmp_path):
     raw, nchw, allowed = tiny80m_raw
     out = tmp_path / "tiny80m"
     manifest = pc.prepare_tiny80m(raw, out, count=len(allowed), verify=False)
-    loaded = load_prepared(out, "train", mmap=False)
+    loaded = load_prepared(out, "train")
     assert loaded.images.numpy().tolist() == nchw[allowed].tolist()  # all non-CIFAR images, file order
     check_pattern(loaded.images.numpy())
     assert (loaded.labels == -1).all()
@@ -454,7 +454,7 @@ def test_tiny80m_seeded_sample(tiny80m_raw, tmp_path):
     runs = []
     for run, seed in (("a", 1), ("b", 1), ("c", 2)):
         pc.prepare_tiny80m(raw, tmp_path / run, count=10, seed=seed, chunk=3, verify=False)
-        got = load_prepared(tmp_path / run, "train", mmap=False).images.numpy()
+        got = load_prepared(tmp_path / run, "train").images.numpy()
         runs.append([next(i for i in range(50) if (nchw[i] == g).all()) for g in got])
     assert runs[0] == runs[1] != runs[2]
     for rows in runs:

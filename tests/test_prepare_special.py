@@ -102,7 +102,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     assert ps.DIOR_ANNOTATIONS in m["sources"] and len(m["sources"][ps.DIOR_ANNOTATIONS]["sha256"]) == 64
     assert m["sources"]["JPEGImages-trainval/"] == {"files": 3}
     assert "paper" in m["notes"] and "1,890" in m["notes"]
-    train = load_prepared(out, "train", mmap=False)
+    train = load_prepared(out, "train")
     assert tuple(train.images.shape) == (6, 3, SIZE, SIZE)
     # crops in image order, then object order; each crop is its box's colour
     expected = [(c, 0 if n == "airplane" else 1) for i in ("00001", "00002", "00003")
@@ -110,7 +110,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     assert train.labels.tolist() == [lab for _, lab in expected]
     for img, (colour, _) in zip(train.images.numpy(), expected):
         assert np.abs(centre_colour(img) - colour).max() < 8, (centre_colour(img), colour)
-    test = load_prepared(out, "test", mmap=False)
+    test = load_prepared(out, "test")
     assert np.abs(centre_colour(test.images[0].numpy()) - (250, 140, 0)).max() < 8
     # second run: the annotations archive is not extracted again
     marker = raw / ps.EXTRACTED / ps.DIOR_ANNOTATIONS / ".complete"
@@ -188,7 +188,7 @@ def test_raabin_folders_and_unreadable_image(tmp_path):
     assert len(m["skipped"]) == 1 and "broken.jpg" in m["skipped"][0]
     assert "Skipped 1 unreadable" in m["notes"]
     assert m["sources"] == {"Train/": {"files": 11}, "TestA/": {"files": 5}}
-    test = load_prepared(out, "test", mmap=False)
+    test = load_prepared(out, "test")
     assert test.labels.tolist() == [0, 1, 2, 3, 4]
     assert np.abs(centre_colour(test.images[4].numpy()) - (160, 100, 200)).max() < 8
 
@@ -259,10 +259,10 @@ def test_ham10000_from_zips(tmp_path):
     assert m["splits"]["train"]["per_class"] == {"MEL": 1, "NV": 2, "BKL": 1}
     assert set(m["sources"]) == {f"{f.filename}" for f in ps.SOURCES["ham10000"]}
     assert "melanocytic nevi" in m["notes"]
-    tr = load_prepared(out, "train", mmap=False)
+    tr = load_prepared(out, "train")
     assert tr.labels.tolist() == [1, 0, 4, 1]  # sorted by image id
     assert np.abs(centre_colour(tr.images[2].numpy()) - (120, 50, 90)).max() < 8
-    assert load_prepared(out, "test", mmap=False).labels.tolist() == [6, 1]
+    assert load_prepared(out, "test").labels.tolist() == [6, 1]
 
 
 def test_ham10000_missing_ground_truth_row(tmp_path):
@@ -295,7 +295,7 @@ def make_imagenet(root: Path, per_folder: int = 3):
 
 
 def stored_colours(out: Path) -> list[tuple]:
-    images = load_prepared(out, "train", mmap=False).images.numpy()
+    images = load_prepared(out, "train").images.numpy()
     return [tuple(int(round(v / 50)) * 50 for v in centre_colour(img)) for img in images]
 
 
