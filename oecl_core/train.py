@@ -184,9 +184,12 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     method = get_method(cfg.method)
     method.configure(cfg)
     needs_oe = method.uses_external_oe and cfg.alpha > 0
-    if needs_oe and (split.oe is None or len(split.oe) == 0):
-        hint = " (a few-shot run with 0 shots has no OE: run it as method simclr)" if cfg.benchmark == "few_shot" else ""
-        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the OE pool {cfg.oe!r} is empty{hint}")
+    if needs_oe and split.oe is None:
+        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the run has no OE source ({cfg.oe!r})")
+    if needs_oe and len(split.oe) == 0:
+        # an OE pool that is empty by construction (few-shot with k = 0): the OE term has nothing to act on
+        print(f"{out_dir}: the OE pool is empty (0 images), so the OE term is zero and the run trains SimCLR", file=sys.stderr)
+        needs_oe = False
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 

@@ -1,7 +1,7 @@
 # Every run's metrics.json -> one tidy table (one row per run x score function) and a summary.
 
 
-rule aggregate:
+rule aggregate_runs:
     input:
         metrics_files(all_runs()),
     output:
@@ -12,3 +12,9 @@ rule aggregate:
     localrule: True
     script:
         "../workflow_scripts/aggregate.py"
+
+
+rule aggregate:
+    input:
+        f"results/{PRESET}/aggregate/auc.csv",
+    localrule: True
