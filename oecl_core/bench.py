@@ -30,6 +30,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _views_per_second(step, steps: int, warmup: int, device) -> float:
+    """Calls step() (which returns the number of views it forwarded) warmup + steps times; times the last steps."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    n_views = sum(step() for _ in range(steps))
+    _sync(device)
+    return n_views / (time.perf_counter() - t0)
+
+
 def synthetic_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     """Smooth random images (low-frequency noise, upsampled) so that crops and colour ops do real work."""
     g = torch.Generator().manual_seed(seed)
@@ -41,18 +52,13 @@ def bench_batched(model, optimizer, images, oe, batch, steps, device, warmup=2) 
     method, augment = get_method("oecl"), SimCLRAugment(output_size=images.shape[-1])
     gen = torch.Generator(device=device).manual_seed(0)
     images, oe = images.to(device), oe.to(device)
-    n_views = 0
-    for i in range(warmup + steps):
-        if i == warmup:
-            _sync(device)
-            t0 = time.perf_counter()
-            n_views = 0
+
+    def step():
         idx = torch.randint(0, len(images), (batch,), device=device, generator=gen)
         oe_idx = torch.randint(0, len(oe), (batch,), device=device, generator=gen)
-        _, n = training_step(model, method, optimizer, augment, gen, images[idx], oe[oe_idx], 1.0, 0.5)
-        n_views += n
-    _sync(device)
-    return n_views / (time.perf_counter() - t0)
+        return training_step(model, method, optimizer, augment, gen, images[idx], oe[oe_idx], 1.0, 0.5)[1]
+
+    return _views_per_second(step, steps, warmup, device)
 
 
 class _PILPairs(torch.utils.data.Dataset):
@@ -84,12 +90,8 @@ def bench_pil(model, optimizer, images, oe, batch, steps, device, workers, warmu
                                                 num_workers=workers, pin_memory=device.type == "cuda", drop_last=True))
 
     id_loader, oe_loader = loader(images), loader(oe)
-    n_views = 0
-    for i in range(warmup + steps):
-        if i == warmup:
-            _sync(device)
-            t0 = time.perf_counter()
-            n_views = 0
+
+    def step():
         (a, b), (c, d) = next(id_loader), next(oe_loader)
         inputs = torch.cat([a, b, c, d]).to(device, non_blocking=True)
         if device.type == "cuda":
@@ -100,9 +102,9 @@ def bench_pil(model, optimizer, images, oe, batch, steps, device, workers, warmu
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        n_views += len(inputs)
-    _sync(device)
-    return n_views / (time.perf_counter() - t0)
+        return len(inputs)
+
+    return _views_per_second(step, steps, warmup, device)
 
 
 def bench_scoring(model, images, n_aug, batch, device) -> float:

@@ -55,19 +55,26 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
+def square_image(im, size: int) -> np.ndarray:
+    """A PIL image as uint8 (3, size, size): the shorter side resized to `size`, then the centre square
+    (the paper's test-time view)."""
+    from PIL import Image
+
+    im = im.convert("RGB")
+    w, h = im.size
+    scale = size / min(w, h)
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8).transpose(2, 0, 1)
+
+
+def read_image(path, size: int) -> np.ndarray:
+    """An image file (or file object) as uint8 (3, size, size), see square_image."""
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("RGB")
-        # Resize the shorter side to `size`, then take the centre square: the test-time view of the paper.
-        w, h = im.size
-        scale = size / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+        return square_image(im, size)
 
 
 def list_images(folder: Path) -> list[Path]:

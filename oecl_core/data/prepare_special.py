@@ -49,7 +49,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .core import IMAGE_SUFFIXES, list_images, read_image
+from .core import IMAGE_SUFFIXES, list_images, read_image, square_image
 from .download import ChecksumError, ManualDownloadRequired, RemoteFile
 from .prepared import write_prepared
 
@@ -337,19 +337,11 @@ def _square(im, size: int, mode: str = "center") -> np.ndarray:
     size, centre square); "stretch": the whole image resized to size x size (aspect ratio not kept)."""
     from PIL import Image
 
-    im = im.convert("RGB")
-    if mode == "stretch":
-        im = im.resize((size, size), Image.BILINEAR)
-    elif mode == "center":
-        w, h = im.size
-        scale = size / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-    else:
+    if mode == "center":
+        return square_image(im, size)
+    if mode != "stretch":
         raise ValueError(f"unknown crop_mode {mode!r}; valid choices: center, stretch")
-    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1)
 
 
 class _Scratch:
