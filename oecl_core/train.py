@@ -217,9 +217,10 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     steps = max(1, len(train_images) // batch)
     oe_batch = cfg.oe_batch_size
     # Fixed images whose mean feature norm is logged every epoch (raw material of Figures 1, 2 and 8).
+    id_probe = _sample(split.train, cfg.log_samples, 1)
     probes = {
-        "norm_id": _sample(split.train, cfg.log_samples, 1),
-        "norm_oe": _sample(split.oe, cfg.log_samples, 2),
+        "norm_id": id_probe,
+        "norm_oe": method.oe_probe(id_probe, _sample(split.oe, cfg.log_samples, 2)),
         "norm_ood": _sample(split.test[~split.test_is_normal], cfg.log_samples, 3),
     }
 

@@ -168,3 +168,8 @@ def test_aug_stats_are_logged_when_asked(tmp_path):
     rows = read_log(tmp_path / "log.csv")
     assert all(r["mu_id"] > 0 and r["sigma_v_ood"] > 0 for r in rows)
     assert result.log[0]["mu_id"] == pytest.approx(rows[0]["mu_id"], rel=1e-6)
+
+
+def test_self_oecl_logs_the_norm_of_its_rotated_oe(tmp_path):
+    result = train(cfg(method="self_oecl", epochs=1), tiny_split(), tmp_path, progress=False)
+    assert result.log[0]["norm_oe"] > 0  # the 180 / 270 degree rotations of the ID probes

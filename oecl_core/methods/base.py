@@ -29,6 +29,10 @@ class Method:
     def configure(self, cfg) -> None:
         """Take method-specific settings from the run's RunConfig (most methods have none)."""
 
+    def oe_probe(self, id_images: torch.Tensor | None, oe_images: torch.Tensor | None) -> torch.Tensor | None:
+        """The fixed uint8 images whose mean feature norm is logged as the OE norm each epoch."""
+        return oe_images
+
     def views(self, x_id: torch.Tensor, x_oe: torch.Tensor | None, augment: Augment, gen: torch.Generator) -> Views:
         raise NotImplementedError
 

@@ -15,6 +15,10 @@ class SelfOECL(Method):
     name = "self_oecl"
     default_epochs_factor = 2
 
+    def oe_probe(self, id_images, oe_images):
+        # its OE set is the training images rotated by 180 and 270 degrees
+        return None if id_images is None else torch.cat([rotate90(id_images, 2), rotate90(id_images, 3)])
+
     def views(self, x_id, x_oe, augment, gen):
         v1, v2 = augment(x_id, gen), augment(x_id, gen)
         oe = torch.cat([rotate90(v, k) for v in (v1, v2) for k in (2, 3)])
