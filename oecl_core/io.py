@@ -1,8 +1,10 @@
 """Atomic writes: an interrupted job never leaves a file that looks complete."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import traceback
 from pathlib import Path
 
 import torch
@@ -31,3 +33,14 @@ def save_torch(path, obj) -> None:
     tmp = _tmp(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def stderr_to_log(path):
+    """Send warnings and errors to a job's log file, the traceback of a failure included."""
+    with open(path, "w") as fh, contextlib.redirect_stderr(fh):
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()
+            raise

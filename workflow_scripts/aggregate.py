@@ -1,11 +1,9 @@
 """Snakemake adapter: metrics.json files -> auc.csv and a Markdown summary (logic in oecl_core.report)."""
-import sys
 
-from oecl_core.io import write_text
+from oecl_core.io import stderr_to_log, write_text
 from oecl_core.report import collect, summarise, to_markdown
 
-with open(snakemake.log[0], "w") as log:  # noqa: F821 (snakemake is injected)
-    sys.stderr = log
+with stderr_to_log(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     auc = collect(snakemake.input)  # noqa: F821
     write_text(snakemake.output.auc, auc.to_csv(index=False))  # noqa: F821
     summary = summarise(auc)

@@ -1,14 +1,13 @@
 """Snakemake adapter: one figure from its runs' logs and metrics (oecl_core.figures)."""
-import sys
 from pathlib import Path
 
 from oecl_core import figures
 from oecl_core.experiments import table_for_preset
+from oecl_core.io import stderr_to_log
 from oecl_core.report import collect
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-with open(sm.log[0], "w") as log:
-    sys.stderr = log
+with stderr_to_log(sm.log[0]):
     spec = table_for_preset(sm.params.figure, sm.wildcards.preset)
     groups = {label: [Path(f) for f in folders] for label, folders in sm.params.groups.items()}
     kind = spec["kind"]

@@ -1,13 +1,11 @@
 """Snakemake adapter: every table's Markdown and every figure on one page (results/<preset>/report.md)."""
 import os
-import sys
 from pathlib import Path
 
-from oecl_core.io import write_text
+from oecl_core.io import stderr_to_log, write_text
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-with open(sm.log[0], "w") as log:
-    sys.stderr = log
+with stderr_to_log(sm.log[0]):
     out = Path(sm.output[0])
     parts = [f"# OECL reproduction report (preset `{sm.wildcards.preset}`)", "",
              "Every table puts our measured AUROCs (columns 'ours') beside the paper's numbers ('paper'). Numbers the "

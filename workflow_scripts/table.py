@@ -1,13 +1,11 @@
 """Snakemake adapter: one table's run metrics -> <name>.tex / .md / .csv and the rows behind it (oecl_core.tables)."""
-import sys
 
-from oecl_core.io import write_text
+from oecl_core.io import stderr_to_log, write_text
 from oecl_core.report import collect
 from oecl_core.tables import write_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-with open(sm.log[0], "w") as log:
-    sys.stderr = log
+with stderr_to_log(sm.log[0]):
     auc = collect(sm.input)
     write_text(sm.output.runs, auc.to_csv(index=False))  # every AUROC the table shows, traceable to its run folder
     write_table(sm.wildcards.name, sm.params.table, sm.wildcards.preset, auc, sm.output.tex[: -len(".tex")])
