@@ -120,7 +120,8 @@ def fig2_ratio(runs, labels=None) -> Figure:
         cols = ["mu_id", "sigma_v_id", "mu_ood", "sigma_v_ood"]
         if any(c not in log for c in cols) or not np.isfinite(log["mu_id"].to_numpy(float)).any():
             raise MissingFigureData(f"{run}/log.csv has no augmentation statistics (mu_id is nan on every epoch): "
-                                    "Fig. 2 needs runs trained with aug_stats_every > 0 (e.g. --set aug_stats_every=10)")
+                                    "Fig. 2 needs runs trained with aug_stats_every > 0 (--aug-stats-every 10, "
+                                    "or the benchmark spec NAME~aug_stats_every=10)")
         log = log[np.isfinite(log["mu_id"].to_numpy(float))].copy()
         log["ratio_id"], log["ratio_ood"] = log["mu_id"] / log["sigma_v_id"], log["mu_ood"] / log["sigma_v_ood"]
         groups.setdefault(label, []).append(log)
@@ -253,7 +254,7 @@ def fig6_weights(runs) -> Figure:
     table = pd.DataFrame(rows, columns=["weight", "norm_id", "norm_ood", "auroc"])
     if table["weight"].nunique() < 2:
         raise MissingFigureData(f"Fig. 6 needs runs with at least two different uniformity_weight values, got "
-                                f"{sorted(table['weight'].unique())}: run align_uniform with --set uniformity_weight=w "
+                                f"{sorted(table['weight'].unique())}: run align_uniform with --uniformity-weight w "
                                 "for several w")
     stats = table.groupby("weight").mean().sort_index()
     fig = Figure(figsize=(10, 4))
