@@ -42,7 +42,7 @@ def check_oe_disjoint(oe_classes, test_labels: torch.Tensor, test_is_normal: tor
                              "contain a test-anomaly class (choose other OE classes or leave them out of the test set)")
 
 
-def _subsample(n_total: int, n: int, seed: int) -> torch.Tensor:
+def subsample(n_total: int, n: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=gen)[:n].sort().values
 
@@ -85,7 +85,7 @@ def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, ob
     if shots >= 0:
         if shots > len(pool):
             raise ValueError(f"{shots} shots asked but class {train.class_names[obtainable]} has {len(pool)} training images")
-        pool = pool[_subsample(len(pool), shots, seed)]
+        pool = pool[subsample(len(pool), shots, seed)]
     keep = test.labels != obtainable
     data = BenchmarkData(train.images[train.labels == normal], test.images[keep], test.labels[keep] == normal,
                          test.labels[keep], oe=pool, oe_classes=(obtainable,),
@@ -105,7 +105,7 @@ def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=()
     if train_size:
         if train_size > len(normal_train):
             raise ValueError(f"train_size {train_size} exceeds the {len(normal_train)} normal training images")
-        normal_train = normal_train[_subsample(len(normal_train), train_size, seed)]
+        normal_train = normal_train[subsample(len(normal_train), train_size, seed)]
     keep = torch.isin(test.labels, torch.tensor(normal + anomalous))
     oe = train.images[torch.isin(train.labels, torch.tensor(near))] if near else None
     data = BenchmarkData(normal_train, test.images[keep], torch.isin(test.labels[keep], torch.tensor(normal)),

@@ -9,7 +9,7 @@ import torch
 
 from .core import ImageSet, Split, load_image_folder, resize_uint8
 from .prepared import default_data_root, is_prepared, load_prepared, read_manifest
-from .benchmarks import BUILDERS, OEOverlapError, _subsample
+from .benchmarks import BUILDERS, OEOverlapError, subsample
 from .embedded import load_digits, load_sample_photo_crops
 
 FOLDER_PREFIX = "folder:"
@@ -211,11 +211,11 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
     if train_size and benchmark != "diminishing":
         if train_size > len(normal_train):
             raise ValueError(f"train_size {train_size} exceeds the {len(normal_train)} normal training images")
-        normal_train = normal_train[_subsample(len(normal_train), train_size, seed)]
+        normal_train = normal_train[subsample(len(normal_train), train_size, seed)]
     if oe_count and pool is not None:
         if oe_count > len(pool):
             raise ValueError(f"oe_count {oe_count} exceeds the {len(pool)} images of OE {oe_name!r}")
-        pool = pool[_subsample(len(pool), oe_count, seed + 1)]
+        pool = pool[subsample(len(pool), oe_count, seed + 1)]
     return Split(
         train=normal_train,
         test=data.test,
