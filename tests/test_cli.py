@@ -279,7 +279,7 @@ def test_refused_resume_leaves_config_json_and_score_intact(tmp_path, capsys):
 # 4. fit / predict on a user's own image folders
 # ---------------------------------------------------------------------------------------------------------
 
-def _disk(w: int, h: int, rng) -> "PIL.Image.Image":
+def _disk(w: int, h: int, rng) -> "Image.Image":  # noqa: F821 (imported inside)
     from PIL import Image, ImageDraw
 
     im = Image.new("RGB", (w, h), (0, 0, 0))
@@ -289,7 +289,7 @@ def _disk(w: int, h: int, rng) -> "PIL.Image.Image":
     return im
 
 
-def _noise(w: int, h: int, rng) -> "PIL.Image.Image":
+def _noise(w: int, h: int, rng) -> "Image.Image":  # noqa: F821 (imported inside)
     from PIL import Image
 
     return Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8))
