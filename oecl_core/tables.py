@@ -27,7 +27,7 @@ DATASET_LABELS = {"cifar10": "CIFAR-10", "imagenet30": "ImageNet-30", "dior": "D
                   "ham10000": "HAM10000", "dtd": "DTD", "mvtec": "MVTec-AD", "digits": "digits (embedded)"}
 BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
 MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}
-COLUMNS = ["table", "row", "dataset", "benchmark", "method", "column", "score", "run", "ours_mean", "ours_std", "seeds",
+COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
            "classes", "collapsed_runs", "paper_value", "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
 
 
@@ -65,11 +65,12 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
         bench, _ = parse_benchmark_spec(spec)
         label = row.get("label") or DATASET_LABELS.get(row["dataset"], row["dataset"]) + (
             "" if spec == t.get("benchmark") or "benchmark" not in row else f" ({BENCHMARK_LABELS.get(bench, spec)})")
-        for col in t.get("columns", []):
+        for col_index, col in enumerate(t.get("columns", [])):
             score = col.get("score", t.get("score", "s_mu"))
             setting = "|".join(s for s in (row.get("setting", ""), col.get("setting", "")) if s)
             run_spec = spec_for_method(spec, col["method"])
             cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
+                    "col": col_index,
                     "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score, "run": bool(col.get("run"))}
             paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
             cell.update(_paper_cell(paper, ROMAN.get(name, name), paper_dataset, col.get("paper_method", col["method"]),
@@ -106,8 +107,8 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Column headers and body rows shared by the LaTeX and Markdown renderers."""
     marks = _emphasis(cells)
     columns = []
-    for (method, label), group in cells.groupby(["method", "column"], sort=False):
-        columns.append({"label": label, "run": bool(group["run"].iloc[0])})
+    for _, group in cells.groupby("col", sort=True):
+        columns.append({"label": group["column"].iloc[0], "run": bool(group["run"].iloc[0])})
     rows = []
     for row_label, group in cells.groupby("row", sort=False):
         out = []

@@ -125,3 +125,19 @@ def test_table_rendered_from_a_fixed_auc_csv_matches_the_expected_files(tmp_path
     quoted = cells[(cells["method"] == "gt_plus") & (cells["dataset"] == "cifar10")].iloc[0]
     assert quoted["paper_mark"] == "*" and not quoted["run"]
     assert pd.read_csv(tmp_path / "table1.csv").shape[0] == 48
+
+
+def test_columns_of_one_method_with_different_scores_stay_apart():
+    """Table V: three OECL columns that differ only in the score function."""
+    import pandas as pd
+
+    from oecl_core.tables import build_table, layout
+
+    table = {"rows": [{"dataset": "cifar10", "benchmark": "one_vs_rest"}],
+             "columns": [{"method": "oecl", "run": True, "score": "s_mu", "setting": "s_mu", "label": "s_mu"},
+                         {"method": "oecl", "run": True, "score": "s_l2", "setting": "s_l2", "label": "s_l2"}]}
+    cells = build_table("table5", table, "paper", pd.read_csv(REPO / "tests/data/auc_table1.csv"))
+    columns, rows = layout(cells)
+    assert [c["label"] for c in columns] == ["s_mu", "s_l2"]
+    assert [c["ours"] for c in rows[0]["cells"]] == ["98.8 ± 0.5", "96.8 ± 0.5"]
+    assert list(cells["paper_value"]) == [97.8, 96.4]  # the paper's Table V, CIFAR-10 unimodal
