@@ -37,6 +37,8 @@ class RunConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-6
     lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code)
+    lr_warmup_epochs: int = 0  # > 0 with lr_warmup_multiplier > 1: CSI's linear lr warm-up, then the cosine
+    lr_warmup_multiplier: float = 1.0  # the lr rises from lr to lr * this over lr_warmup_epochs (CSI: 10)
     alpha: float = 1.0
     warmup_epochs: int = 50  # alpha = 0 before this epoch
     temperature: float = 0.5

@@ -26,6 +26,7 @@ __all__ = [
     "param_groups_for",
     "build_optimizer",
     "cosine_lr",
+    "scheduled_lr",
     "set_lr",
     "alpha_at",
     "scaled_warmup",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: Names accepted by :func:`build_optimizer`.
-OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "sgd")
+OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "lars_csi", "sgd")
 
 
 class LARS(torch.optim.Optimizer):
@@ -167,6 +168,9 @@ def build_optimizer(
 
     * ``"lars"``: :class:`LARS` over :func:`param_groups_for(model, weight_decay)
       <param_groups_for>` (trust ratio and decay on conv/linear weights only);
+    * ``"lars_csi"``: :class:`LARS` with the trust ratio and decay on *every* parameter, biases and
+      BatchNorm included: torchlars' wrapper around SGD as CSI runs it (alinlab/CSI common/train.py,
+      kakaobrain/torchlars lars.py), the LARS the paper cites;
     * ``"sgd"``: ``torch.optim.SGD(model.parameters(), lr, momentum, weight_decay)``,
       decay on every parameter, no nesterov: what the public OECL code runs.
 
@@ -175,6 +179,10 @@ def build_optimizer(
     key = name.lower() if isinstance(name, str) else name
     if key == "lars":
         return LARS(param_groups_for(model, weight_decay), lr=lr, momentum=momentum,
+                    weight_decay=weight_decay)
+    if key == "lars_csi":
+        params = [p for p in model.parameters() if p.requires_grad]
+        return LARS([{"params": params, "weight_decay": weight_decay, "lars": True}], lr=lr, momentum=momentum,
                     weight_decay=weight_decay)
     if key == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
@@ -190,6 +198,23 @@ def cosine_lr(base_lr: float, progress: float) -> float:
     """
     p = min(max(float(progress), 0.0), 1.0)
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def scheduled_lr(base_lr: float, epoch_progress: float, epochs: int, warmup_epochs: float = 0.0,
+                 warmup_multiplier: float = 1.0) -> float:
+    """The learning rate after ``epoch_progress`` epochs (fractional when stepped per iteration).
+
+    Without warm-up (``warmup_epochs == 0`` or ``warmup_multiplier == 1``): cosine decay from ``base_lr``
+    to 0 over ``epochs``. With it, CSI's schedule (alinlab/CSI common/train.py: GradualWarmupScheduler,
+    multiplier 10, then CosineAnnealingLR(T_max=epochs), stepped at epoch - 1 + n / len(loader)): the
+    rate rises linearly from ``base_lr`` to ``base_lr * warmup_multiplier`` over ``warmup_epochs``, then
+    follows a cosine of period ``epochs`` started at the end of the warm-up, so it ends just above 0.
+    """
+    if warmup_epochs <= 0 or warmup_multiplier == 1.0:
+        return cosine_lr(base_lr, epoch_progress / epochs)
+    if epoch_progress <= warmup_epochs:
+        return base_lr * ((warmup_multiplier - 1.0) * epoch_progress / warmup_epochs + 1.0)
+    return cosine_lr(base_lr * warmup_multiplier, (epoch_progress - warmup_epochs) / epochs)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

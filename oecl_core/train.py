@@ -24,7 +24,7 @@ from .device import autocast, resolve_device
 from .io import save_torch, write_json, write_text
 from .methods import get_method
 from .models import build_model
-from .optim import alpha_at, build_optimizer, cosine_lr, set_lr
+from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
 
@@ -138,6 +138,18 @@ def is_collapsed(log: list[dict]) -> bool:
     return fell and unseparated
 
 
+def conv_weight_change(model, cfg: RunConfig) -> float:
+    """Median over the convolution weights of ||w - w_init|| / ||w_init||: how far training moved the network
+    from its initialisation, which is rebuilt from the seed (the global RNG state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        init = build_model(cfg.stem, cfg.width)
+    trained = dict(model.named_parameters())
+    changes = [((trained[name].detach().float().cpu() - w).norm() / w.norm()).item()
+               for name, w in init.named_parameters() if w.dim() == 4]
+    return float(torch.tensor(changes).median())
+
+
 def load_checkpoint(out_dir: Path, cfg: RunConfig):
     path = Path(out_dir) / CHECKPOINT
     if not path.exists():
@@ -241,8 +253,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         alpha = alpha_at(epoch, cfg.alpha, cfg.warmup_epochs)
         step_losses = []
         for step in range(steps):
-            progress_frac = (epoch * steps + step) / (cfg.epochs * steps) if cfg.lr_schedule == "step" else epoch / cfg.epochs
-            lr = cosine_lr(cfg.lr, progress_frac)
+            epoch_progress = epoch + step / steps if cfg.lr_schedule == "step" else epoch
+            lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier)
             set_lr(optimizer, lr)
             x_id = train_images[order[step * batch:(step + 1) * batch]]
             x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
