@@ -3,8 +3,10 @@
 A table (config.yaml, `tables:`) is rows x columns. A column is one of the paper's methods; a column with
 `run: true` is trained here and its cells show ours, the paper's and the difference; any other column shows the
 paper's number only, marked as quoted where the paper took it from elsewhere (* / ‡). Our cell value is the
-mean over seeds of the mean AUROC over classes, +- the std over seeds (the paper's "mean over trials");
-runs flagged collapsed are left out and counted (marked with a dagger).
+mean over seeds of the mean AUROC over classes, +- the std over seeds (the paper's "mean over trials").
+Runs flagged collapsed are included, as the paper's means include its collapsing runs (self-OECL on DIOR and
+Raabin-WBC); such a cell is marked with a dagger and shows the mean without them beside it, in brackets.
+Each row names the OE its OE-trained runs used (e.g. the 300K random images standing in for 80M Tiny Images).
 """
 from __future__ import annotations
 
@@ -27,8 +29,15 @@ DATASET_LABELS = {"cifar10": "CIFAR-10", "imagenet30": "ImageNet-30", "dior": "D
                   "ham10000": "HAM10000", "dtd": "DTD", "mvtec": "MVTec-AD", "digits": "digits (embedded)"}
 BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
 MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}
+# What the OE sets are, for the tables' OE notes.
+OE_LABELS = {"tiny300k": "300K random images (standing in for 80M Tiny Images)", "tiny80m": "80M Tiny Images",
+             "imagenet22k_minus_1k": "ImageNet-22k minus ImageNet-1k", "imagenet1k_minus_30": "ImageNet-1k minus the 30 classes",
+             "cifar100": "CIFAR-100", "svhn": "SVHN", "dtd": "DTD", "benchmark": "images of the obtainable class",
+             "sample_photos_digit_like": "crops of scikit-learn's sample photos, rendered like the digits",
+             "sample_photos": "crops of scikit-learn's sample photos (colour)"}
 COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
-           "classes", "collapsed_runs", "paper_value", "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
+           "classes", "collapsed_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
+           "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
 
 
 def _paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setting: str, benchmark: str) -> dict:
@@ -45,14 +54,36 @@ def _paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, sett
             "paper_mark": "x" if h.get("mark") == "x" else MARKS.get(h["source"], ""), "from_scratch": h.get("from_scratch")}
 
 
+def _seed_means(rows: pd.DataFrame) -> pd.Series:
+    return 100 * rows.groupby("seed")["auroc"].mean()
+
+
 def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -> dict:
+    """Our cell: every finished run, collapsed ones included (as in the paper's means), and beside it the same
+    statistic without the collapsed runs."""
     rows = auc[(auc["benchmark"] == spec) & (auc["dataset"] == dataset) & (auc["method"] == method) & (auc["score"] == score)]
-    ok = rows[rows["status"] == "ok"]
-    per_seed = 100 * ok.groupby("seed")["auroc"].mean()
+    per_seed, per_seed_ok = _seed_means(rows), _seed_means(rows[rows["status"] == "ok"])
+    oe = sorted(set(rows["oe"].dropna().astype(str)) - {"none", ""}) if "oe" in rows else []
     return {"ours_mean": per_seed.mean() if len(per_seed) else math.nan,
             "ours_std": per_seed.std(ddof=0) if len(per_seed) > 1 else math.nan,
-            "seeds": int(per_seed.size), "classes": int(ok["cls"].nunique()),
-            "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum()) if len(rows) else 0}
+            "seeds": int(per_seed.size), "classes": int(rows["cls"].nunique()),
+            "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum()) if len(rows) else 0,
+            "ours_mean_without_collapsed": per_seed_ok.mean() if len(per_seed_ok) else math.nan,
+            "ours_std_without_collapsed": per_seed_ok.std(ddof=0) if len(per_seed_ok) > 1 else math.nan,
+            "oe": ",".join(oe) if oe else ("none" if len(rows) else "")}
+
+
+def planned_oe(dataset: str, spec: str, method: str) -> str:
+    """The OE a method's runs of this row use: none, the spec's `oe=` setting, or the data set's default."""
+    from .data import get_dataset
+    from .methods import METHODS
+
+    if method not in METHODS or not METHODS[method].uses_external_oe:
+        return "none"
+    bench, settings = parse_benchmark_spec(spec)
+    if settings.get("oe"):
+        return settings["oe"]
+    return "benchmark" if bench == "few_shot" else get_dataset(dataset).default_oe
 
 
 def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -77,6 +108,8 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
                                     setting, bench))
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
+            if not cell.get("oe"):
+                cell["oe"] = planned_oe(row["dataset"], spec, col["method"])
             cell["difference"] = cell.get("ours_mean", math.nan) - cell["paper_value"]
             cells.append(cell)
     return pd.DataFrame(cells).reindex(columns=COLUMNS)
@@ -113,7 +146,11 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     for row_label, group in cells.groupby("row", sort=False):
         out = []
         for i, c in group.iterrows():
-            ours = _fmt(c["ours_mean"], c["ours_std"]) + ("†" if c.get("collapsed_runs", 0) else "") if c["run"] else None
+            ours = None
+            if c["run"]:
+                ours = _fmt(c["ours_mean"], c["ours_std"])
+                if c.get("collapsed_runs", 0):
+                    ours += f"† [{_fmt(c['ours_mean_without_collapsed'])}]"
             paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"]) + (c["paper_mark"] if c["paper_mark"] != "x" else "")
             diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
             if diff != "--" and c["difference"] > 0:
@@ -121,6 +158,16 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
             out.append({"ours": ours, "paper": paper, "diff": diff, "emph": marks.get(i, set())})
         rows.append({"label": row_label, "cells": out})
     return columns, rows
+
+
+def oe_notes(cells: pd.DataFrame) -> list[str]:
+    """One line per row whose OE-trained columns used an OE set: 'CIFAR-10: 300K random images (...)'."""
+    notes = []
+    for row_label, group in cells.groupby("row", sort=False):
+        names = sorted({n for value in group["oe"].dropna().astype(str) for n in value.split(",")} - {"none", ""})
+        if names:
+            notes.append(f"{row_label}: " + "; ".join(OE_LABELS.get(n, n) for n in names))
+    return notes
 
 
 def _latex_escape(text: str) -> str:
@@ -153,7 +200,7 @@ _ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which
 def render_latex(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
     columns, rows = layout(cells)
     return _ENV.get_template("table.tex.j2").render(name=name, roman=ROMAN.get(name, name), caption=caption,
-                                                    columns=columns, rows=rows, preset=preset)
+                                                    columns=columns, rows=rows, preset=preset, oe_notes=oe_notes(cells))
 
 
 def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
@@ -163,7 +210,8 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
         head += [f"{c['label']} (ours)", f"{c['label']} (paper)", "Δ"] if c["run"] else [f"{c['label']} (paper)"]
     lines = [f"### Table {ROMAN.get(name, name)}: {caption}", "",
              f"preset `{preset}`; ours = mean over seeds of the mean AUROC (%) over classes ± std over seeds; "
-             "* / ‡ = the paper quoted this number from another work; × = not reported; † = collapsed runs left out; "
+             "* / ‡ = the paper quoted this number from another work; × = not reported; † = the mean includes "
+             "collapsed runs, as the paper's do, [x] = the mean without them; "
              "**bold** = best from-scratch value of the row, <u>underline</u> = best overall.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -184,6 +232,9 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
                     paper = f"<u>{paper}</u>"
                 cells_md.append(paper)
         lines.append("| " + " | ".join(cells_md) + " |")
+    notes = oe_notes(cells)
+    if notes:
+        lines += ["", "OE of the OE-trained columns: " + " | ".join(notes) + "."]
     return "\n".join(lines) + "\n"
 
 

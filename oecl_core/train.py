@@ -29,14 +29,18 @@ from .progress import Progress
 from .scores import center_crop
 
 LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed",
-              "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood"]
+              "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood", "steps"]
 AUG_STAT_VIEWS = 8  # augmented views per probe image for the mu / sigma / sigma_v statistics (Fig. 2)
 CHECKPOINT = "checkpoint.pt"
-# A run has collapsed (paper Fig. 4: the features of training images are pushed to zero with the OE, and
-# its AUROC means nothing) when the mean ID feature norm fell below COLLAPSE_DROP of its value after the
-# first epoch AND is no longer COLLAPSE_SEPARATION times the OE norm.
+# A run has collapsed (paper Fig. 4: the OE norm penalty pushed the features of the training images to zero
+# together with the OE's, and its AUROC means nothing) when, with the OE term on, the final mean ID feature norm
+# is below COLLAPSE_DROP of the largest ID norm logged once BatchNorm had settled AND no longer
+# COLLAPSE_SEPARATION times the OE norm. "Settled": the norms are logged in eval mode, and BatchNorm's running
+# statistics (momentum 0.1) keep 0.9^k of their initial values after k steps, which inflates early norms by
+# orders of magnitude when an epoch has few steps; after BN_SETTLE_STEPS steps that share is below 5%.
 COLLAPSE_DROP = 0.05
 COLLAPSE_SEPARATION = 2.0
+BN_SETTLE_STEPS = 30
 # Settings that may change between an interrupted run and its resumption without changing the result.
 RESUMABLE_CHANGES = {"device", "checkpoint_every"}
 
@@ -117,7 +121,8 @@ def read_log(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items() if v is not None}
+                for row in csv.DictReader(fh)]
 
 
 def _log_text(rows: list[dict]) -> str:
@@ -129,13 +134,23 @@ def _log_text(rows: list[dict]) -> str:
 
 
 def is_collapsed(log: list[dict]) -> bool:
-    if not log or not math.isfinite(log[-1]["norm_id"]):
+    """Whether the run collapsed as in the paper's Fig. 4 (see COLLAPSE_DROP). A run without an active OE term
+    (SimCLR, or OECL still in its warm-up) cannot collapse this way and is never flagged. Logs written before the
+    `steps` column existed count epoch 1 as unsettled and every later epoch as settled."""
+    if not log:
         return False
-    first, last = log[0]["norm_id"], log[-1]
-    fell = last["norm_id"] < COLLAPSE_DROP * first
-    oe = last.get("norm_oe", float("nan"))
-    unseparated = not math.isfinite(oe) or last["norm_id"] < COLLAPSE_SEPARATION * oe
-    return fell and unseparated
+    last = log[-1]
+    oe, norm_id = last.get("norm_oe", float("nan")), last["norm_id"]
+    if not (math.isfinite(norm_id) and math.isfinite(oe)) or last.get("alpha", 1.0) <= 0:
+        return False
+    settled, steps = [], 0
+    for i, row in enumerate(log):
+        row_steps = row.get("steps", float("nan"))
+        steps += row_steps if math.isfinite(row_steps) else (0 if i == 0 else BN_SETTLE_STEPS)
+        if steps >= BN_SETTLE_STEPS and math.isfinite(row["norm_id"]):
+            settled.append(row["norm_id"])
+    reference = max(settled, default=norm_id)
+    return norm_id < COLLAPSE_DROP * reference and norm_id < COLLAPSE_SEPARATION * oe
 
 
 def conv_weight_change(model, cfg: RunConfig) -> float:
@@ -273,7 +288,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         seconds = time.monotonic() - t0
         row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
         row.update({k: mean_feature_norm(model, v, cfg.image_size) for k, v in probes.items()})
-        row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds)
+        row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds, steps=steps)
         if cfg.aug_stats_every and ((epoch + 1) % cfg.aug_stats_every == 0 or epoch == 0):
             for group in ("id", "ood"):
                 probe = probes[f"norm_{group}"]

@@ -120,8 +120,15 @@ def test_table_rendered_from_a_fixed_auc_csv_matches_the_expected_files(tmp_path
         assert (tmp_path / f"table1{suffix}").read_text() == (REPO / f"tests/data/table1_expected{suffix}").read_text()
     oecl = cells[(cells["method"] == "oecl") & (cells["dataset"] == "cifar10")].iloc[0]
     assert (round(oecl["ours_mean"], 2), round(oecl["ours_std"], 2), oecl["seeds"], oecl["classes"]) == (98.8, 0.5, 2, 10)
+    # self-OECL on Raabin-WBC, seed 1 class 2 collapsed (AUROC 0.40): included in the cell as in the paper's means
+    # (seed means 83.8 and 74.24 -> 79.0 +- 4.8), and 83.3 without it (seed 1: 82.8) shown beside it
     collapsed = cells[(cells["method"] == "self_oecl") & (cells["dataset"] == "raabin")].iloc[0]
     assert collapsed["collapsed_runs"] == 1
+    assert (round(collapsed["ours_mean"], 2), round(collapsed["ours_std"], 2)) == (79.02, 4.78)
+    assert round(collapsed["ours_mean_without_collapsed"], 2) == 83.3
+    # which OE each row's OE-trained runs used, in the CSV and in the rendered notes
+    assert oecl["oe"] == "tiny300k" and collapsed["oe"] == "none"
+    assert "CIFAR-10: 300K random images (standing in for 80M Tiny Images)" in (tmp_path / "table1.md").read_text()
     quoted = cells[(cells["method"] == "gt_plus") & (cells["dataset"] == "cifar10")].iloc[0]
     assert quoted["paper_mark"] == "*" and not quoted["run"]
     assert pd.read_csv(tmp_path / "table1.csv").shape[0] == 48

@@ -96,15 +96,31 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, monke
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"] == 1
 
 
-def rows(*pairs):
-    return [{"norm_id": i, "norm_oe": o} for i, o in pairs]
+def rows(*pairs, steps=12, alpha=1.0):
+    return [{"norm_id": i, "norm_oe": o, "steps": steps, "alpha": alpha} for i, o in pairs]
 
 
 def test_collapse_detection():
     assert not is_collapsed(rows((1.5, 1.5), (600, 600), (5.0, 0.3)))  # norms settle, ID well above OE
     assert not is_collapsed(rows((4.6, 10.2), (0.26, 0.09)))  # small norms but ID still separated from OE
-    assert is_collapsed(rows((1.5, 1.5), (4.0, 4.0), (0.0175, 0.0175)))  # OE overlapping the training data
-    assert is_collapsed(rows((1.0, float("nan")), (1e-4, float("nan"))))  # no OE: a fall to zero alone
+    assert is_collapsed(rows((1.5, 1.5), (4.0, 4.0), (4.0, 4.0), (0.0175, 0.0175)))  # OE overlapping the training data
+    # no OE term (SimCLR) or OE term still off (warm-up): nothing pushes the ID norm down, never flagged
+    assert not is_collapsed(rows((1.0, float("nan")), (1.0, float("nan")), (1.0, float("nan")), (1e-4, float("nan"))))
+    assert not is_collapsed(rows((4.0, 4.0), (4.0, 4.0), (4.0, 4.0), (0.01, 0.01), alpha=0.0))
+
+
+def test_collapse_ignores_norms_inflated_by_unsettled_batchnorm():
+    """Few steps per epoch: the eval-mode norms of the first epochs are huge (running BN statistics still near
+    their initial values), then settle; a healthy run that stays there is not a collapse, even with ID ~ OE."""
+    inflated = rows((1e4, 1e4), (900.0, 800.0), (20.0, 15.0), (18.0, 12.0), (19.0, 11.0), steps=12)
+    assert not is_collapsed(inflated)
+    # the same fall after BN settled is a collapse
+    assert is_collapsed(rows((1e4, 1e4), (900.0, 800.0), (20.0, 15.0), (18.0, 12.0), (0.5, 0.5), steps=12))
+    # one step per epoch: the first 29 epochs are unsettled and do not count as the reference
+    assert not is_collapsed(rows(*([(1e4, 1e4)] * 29 + [(3.0, 2.0)] * 5), steps=1))
+    # a log without the steps column (older runs): epoch 1 is the only unsettled epoch
+    old = [{"norm_id": i, "norm_oe": o, "alpha": 1.0} for i, o in ((1e4, 1e4), (20.0, 15.0), (19.0, 14.0))]
+    assert not is_collapsed(old)
 
 
 def test_overlapping_oe_with_alpha_one_collapses_and_is_flagged(tmp_path):
