@@ -20,6 +20,7 @@ include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/theorem.smk"
 include: "rules/report.smk"
 
 

@@ -1,0 +1,22 @@
+# Theorem III.1 checked numerically (oecl_core/theorem.py, docs/theorem.md): Monte Carlo E cos(X, Y) against
+# bounds (5) and (6) on a grid, as a CSV of the check rows, and the figure (PDF and PNG). No training runs needed.
+
+
+rule theorem_check:
+    output:
+        pdf="results/{preset}/figures/theorem31.pdf",
+        png="results/{preset}/figures/theorem31.png",
+        csv="results/{preset}/figures/theorem31.csv",
+    log:
+        "results/{preset}/logs/figures/theorem31.log",
+    localrule: True
+    script:
+        "../workflow_scripts/theorem.py"
+
+
+rule theorem31:
+    input:
+        f"results/{PRESET}/figures/theorem31.pdf",
+        f"results/{PRESET}/figures/theorem31.png",
+        f"results/{PRESET}/figures/theorem31.csv",
+    localrule: True
