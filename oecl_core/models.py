@@ -69,6 +69,12 @@ class ResNet18(nn.Module):
             in_planes = p
         self.layers = nn.Sequential(*layers)
         self.out_dim = planes[-1]
+        if stem == "imagenet":
+            # The public 224-px ResNet (torchvision's) initialises its convolutions with
+            # kaiming_normal_(mode="fan_out", nonlinearity="relu"); the CIFAR one keeps PyTorch's default.
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
         x = (x - self.mean) / self.std

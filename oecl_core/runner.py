@@ -58,7 +58,8 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     bar = Progress(len(split.test), "scoring", enabled=progress)
     t0 = time.monotonic()
     scores = score_images(model, split.test, augment, train_images=split.train, n_aug=cfg.n_aug,
-                          seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=bar.update)
+                          seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=bar.update,
+                          mu_with_clean=cfg.s_mu_clean_view)
     bar.close()
     score_seconds = time.monotonic() - t0
     log = read_log(out_dir / "log.csv")

@@ -58,9 +58,11 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_size: int = 256,
-                  seed: int = 0, image_size: int | None = None, forward_batch: int = 2048, progress=None) -> dict:
+                  seed: int = 0, image_size: int | None = None, forward_batch: int = 2048, progress=None,
+                  mu_with_clean: bool = False) -> dict:
     """Streams over the images and their n_aug augmented views without ever holding all views:
-    returns the clean-view features (N, D) and per-image s_l2, s_l2_ens and s_mu (float64 numpy)."""
+    returns the clean-view features (N, D) and per-image s_l2, s_l2_ens and s_mu (float64 numpy).
+    mu_with_clean: s_mu averages the clean view with the n_aug views (n_aug + 1 in all, as the public code)."""
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -85,7 +87,8 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
         clean_feats.append(clean)
         if n_aug:
             ens.append(sq_sum / n_aug)
-            mu.append((feat_sum / n_aug).pow(2).sum(dim=-1))
+            mean = (feat_sum + clean) / (n_aug + 1) if mu_with_clean else feat_sum / n_aug
+            mu.append(mean.pow(2).sum(dim=-1))
         if progress:
             progress(min(start + batch_size, len(images)), len(images))
     clean = torch.cat(clean_feats)
@@ -99,15 +102,17 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
 @torch.no_grad()
 def score_images(model, test_images: torch.Tensor, augment, train_images: torch.Tensor | None = None,
                  n_aug: int = 32, batch_size: int = 256, seed: int = 0, image_size: int | None = None,
-                 train_reference: int = 1000, progress=None) -> dict[str, np.ndarray]:
+                 train_reference: int = 1000, progress=None, mu_with_clean: bool = False) -> dict[str, np.ndarray]:
     """Every score of SCORE_NAMES for the test images (sim_s_mu only when training images are given)."""
-    test = feature_stats(model, test_images, augment, n_aug, batch_size, seed, image_size, progress=progress)
+    test = feature_stats(model, test_images, augment, n_aug, batch_size, seed, image_size, progress=progress,
+                         mu_with_clean=mu_with_clean)
     scores = {k: v for k, v in test.items() if k != "features"}
     if train_images is not None and n_aug:
         bank = feature_stats(model, train_images, augment, 0, batch_size, seed, image_size)["features"]
         # Training means of both terms, from a fixed subset (the nearest neighbour of a training image is itself: skip it).
         ref = torch.arange(min(train_reference, len(train_images)))
-        ref_stats = feature_stats(model, train_images[ref], augment, n_aug, batch_size, seed + 1, image_size)
+        ref_stats = feature_stats(model, train_images[ref], augment, n_aug, batch_size, seed + 1, image_size,
+                                  mu_with_clean=mu_with_clean)
         train_sim = max_cosine(bank[ref], bank, exclude_self=True).double().cpu().numpy() if len(bank) > 1 else np.ones(1)
         test_sim = max_cosine(test["features"], bank).double().cpu().numpy()
         scores["sim_s_mu"] = test_sim / max(train_sim.mean(), 1e-12) + test["s_mu"] / max(ref_stats["s_mu"].mean(), 1e-12)

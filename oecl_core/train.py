@@ -242,7 +242,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     oe_images = split.oe.to(device) if needs_oe else None
     batch = min(cfg.batch_size, len(train_images))
     steps = max(1, len(train_images) // batch)
-    oe_batch = cfg.oe_batch_size
+    # A class smaller than the batch trains with one step of all its images; the OE batch shrinks with it, so the
+    # configured ID : OE ratio holds (the public code asserts equal ID and OE batches).
+    oe_batch = max(1, round(cfg.oe_batch_size * batch / cfg.batch_size))
     # Fixed images whose mean feature norm is logged every epoch (raw material of Figures 1, 2 and 8).
     id_probe = _sample(split.train, cfg.log_samples, 1)
     probes = {
