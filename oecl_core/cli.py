@@ -227,6 +227,12 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .verify import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_list(args) -> int:
     print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
     print("methods:   " + ", ".join(METHODS))
@@ -285,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="preparer option, e.g. --option count=50000 (repeatable)")
     p.set_defaults(fn=cmd_data)
+    from .verify import add_arguments as add_verify_arguments
+
+    p = sub.add_parser("verify", help="train and score runs at the paper's full settings within a time budget; "
+                                      "record them in results/verified/ledger.csv")
+    add_verify_arguments(p)
+    p.set_defaults(fn=cmd_verify)
     p = sub.add_parser("list", help="list data sets, methods, presets, OE sources, benchmarks")
     p.set_defaults(fn=cmd_list)
     return parser
