@@ -196,7 +196,7 @@ def cmd_sweep(args) -> int:
     write_text(Path(args.out) / "auc.csv", auc.to_csv(index=False))
     summary = summarise(auc)
     print(f"\nmean AUROC (%) over classes, std across classes ({args.dataset}, {args.benchmark}, preset {args.preset}, "
-          f"{len(args.seeds)} seed(s)); collapsed runs are left out and counted:")
+          f"{len(args.seeds)} seed(s)); collapsed runs are included and counted (mean_without_collapsed leaves them out):")
     print(summary.to_string(index=False))
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 AUC_COLUMNS = ["preset", "benchmark", "dataset", "method", "cls", "seed", "score", "auroc", "status", "oe",
-               "epochs", "train_seconds", "run"]
+               "epochs", "train_seconds", "run", "undertrained"]
 
 
 def metrics_rows(path) -> list[dict]:
@@ -17,7 +17,8 @@ def metrics_rows(path) -> list[dict]:
     s = m["settings"]
     base = dict(preset=s["preset"], benchmark=s.get("label") or s["benchmark"], dataset=s["dataset"], method=s["method"], cls=s["cls"],
                 seed=s["seed"], status=m["status"], oe=s["oe"], epochs=s["epochs"],
-                train_seconds=m["timings"].get("train_seconds"), run=str(path.parent))
+                train_seconds=m["timings"].get("train_seconds"), run=str(path.parent),
+                undertrained=bool(m.get("undertrained", False)))
     return [dict(base, score=name, auroc=value) for name, value in m["auroc"].items()]
 
 
@@ -27,14 +28,19 @@ def collect(paths) -> pd.DataFrame:
 
 
 def summarise(auc: pd.DataFrame) -> pd.DataFrame:
-    """Mean AUROC (%) over classes of the per-class mean over seeds, and the std across classes
-    (the convention of the paper's tables), per (benchmark, data set, method, score)."""
-    ok = auc[auc["status"] == "ok"]
-    per_class = ok.groupby(["benchmark", "dataset", "method", "score", "cls"])["auroc"].mean()
-    grouped = per_class.groupby(["benchmark", "dataset", "method", "score"])
+    """Mean AUROC (%) over classes of the per-class mean over seeds, and the std across classes (the convention of
+    the paper's tables), per (benchmark, data set, method, score). Collapsed runs are included, as in the paper's
+    means, counted, and left out of `mean_without_collapsed`."""
+    keys = ["benchmark", "dataset", "method", "score"]
+
+    def class_means(rows):
+        return rows.groupby(keys + ["cls"])["auroc"].mean().groupby(keys)
+
+    grouped = class_means(auc)
     out = pd.DataFrame({"mean": 100 * grouped.mean(), "std": 100 * grouped.std(ddof=0), "classes": grouped.size()})
-    collapsed = auc[auc["status"] != "ok"].groupby(["benchmark", "dataset", "method", "score"]).size()
+    collapsed = auc[auc["status"] != "ok"].groupby(keys).size()
     out["collapsed_runs"] = collapsed.reindex(out.index).fillna(0).astype(int)
+    out["mean_without_collapsed"] = (100 * class_means(auc[auc["status"] == "ok"]).mean()).reindex(out.index)
     return out.round(2).reset_index()
 
 

@@ -19,7 +19,7 @@ from .models import build_model
 from .progress import Progress
 from .scores import score_images
 from .device import resolve_device
-from .train import CHECKPOINT, is_collapsed, read_log, train
+from .train import CHECKPOINT, UNDERTRAINED_CHANGE, conv_weight_change, is_collapsed, read_log, train
 
 
 def versions() -> dict:
@@ -65,10 +65,13 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     log = read_log(out_dir / "log.csv")
     collapsed = is_collapsed(log)
     normal = split.test_is_normal.numpy()
+    change = conv_weight_change(model, cfg)
     metrics = {
         "auroc": {name: auroc(values, normal) for name, values in scores.items()},
         "status": "collapsed" if collapsed else "ok",
         "collapsed": collapsed,
+        "conv_weight_change": change,
+        "undertrained": change < UNDERTRAINED_CHANGE,
         "settings": cfg.to_dict(),
         "seed": cfg.seed,
         "split": {"description": split.description, "n_train": len(split.train), "n_oe": 0 if split.oe is None else len(split.oe),
@@ -83,6 +86,10 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     if collapsed:
         warnings.warn(f"{out_dir}: the run collapsed (mean ID feature norm fell to {log[-1]['norm_id']:.3g}, no longer "
                       "above the OE norm); its AUROCs are not meaningful and metrics.json says status=collapsed")
+    if change < UNDERTRAINED_CHANGE:
+        warnings.warn(f"{out_dir}: the convolution weights moved a median {100 * change:.2f}% from their initialisation "
+                      f"(under {100 * UNDERTRAINED_CHANGE:.0f}%): the run is under-trained and metrics.json says "
+                      "undertrained=true; raise the learning rate or the number of steps (see docs/fidelity.md)")
     return metrics
 
 

@@ -36,7 +36,7 @@ OE_LABELS = {"tiny300k": "300K random images (standing in for 80M Tiny Images)",
              "sample_photos_digit_like": "crops of scikit-learn's sample photos, rendered like the digits",
              "sample_photos": "crops of scikit-learn's sample photos (colour)"}
 COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
-           "classes", "collapsed_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
+           "classes", "collapsed_runs", "undertrained_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
            "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
 
 
@@ -68,6 +68,8 @@ def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -
             "ours_std": per_seed.std(ddof=0) if len(per_seed) > 1 else math.nan,
             "seeds": int(per_seed.size), "classes": int(rows["cls"].nunique()),
             "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum()) if len(rows) else 0,
+            "undertrained_runs": int(rows.drop_duplicates(["seed", "cls"])["undertrained"].astype(bool).sum())
+            if "undertrained" in rows else 0,
             "ours_mean_without_collapsed": per_seed_ok.mean() if len(per_seed_ok) else math.nan,
             "ours_std_without_collapsed": per_seed_ok.std(ddof=0) if len(per_seed_ok) > 1 else math.nan,
             "oe": ",".join(oe) if oe else ("none" if len(rows) else "")}
@@ -151,6 +153,8 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
                 ours = _fmt(c["ours_mean"], c["ours_std"])
                 if c.get("collapsed_runs", 0):
                     ours += f"† [{_fmt(c['ours_mean_without_collapsed'])}]"
+                if c.get("undertrained_runs", 0) > 0:
+                    ours += "§"
             paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"]) + (c["paper_mark"] if c["paper_mark"] != "x" else "")
             diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
             if diff != "--" and c["difference"] > 0:
@@ -172,7 +176,7 @@ def oe_notes(cells: pd.DataFrame) -> list[str]:
 
 def _latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"),
-                 ("×", r"$\times$"), ("‡", r"$^\ddagger$"), ("†", r"$^\dagger$"), ("*", r"$^*$")):
+                 ("×", r"$\times$"), ("‡", r"$^\ddagger$"), ("†", r"$^\dagger$"), ("§", r"$^\S$"), ("*", r"$^*$")):
         text = text.replace(a, b)
     return text
 
@@ -211,7 +215,8 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
     lines = [f"### Table {ROMAN.get(name, name)}: {caption}", "",
              f"preset `{preset}`; ours = mean over seeds of the mean AUROC (%) over classes ± std over seeds; "
              "* / ‡ = the paper quoted this number from another work; × = not reported; † = the mean includes "
-             "collapsed runs, as the paper's do, [x] = the mean without them; "
+             "collapsed runs, as the paper's do, [x] = the mean without them; § = some runs barely left their "
+             "initialisation (under-trained); "
              "**bold** = best from-scratch value of the row, <u>underline</u> = best overall.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

@@ -41,6 +41,9 @@ CHECKPOINT = "checkpoint.pt"
 COLLAPSE_DROP = 0.05
 COLLAPSE_SEPARATION = 2.0
 BN_SETTLE_STEPS = 30
+# A run whose convolution weights moved less than this (median relative change from their initialisation) has
+# barely left its random initialisation: flagged `undertrained` (docs/fidelity.md, optimiser pilot).
+UNDERTRAINED_CHANGE = 0.10
 # Settings that may change between an interrupted run and its resumption without changing the result.
 RESUMABLE_CHANGES = {"device", "checkpoint_every"}
 

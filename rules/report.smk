@@ -6,6 +6,8 @@ rule write_report:
         tables=expand("results/{{preset}}/tables/{name}.md", name=list(TABLES)),
         figures=expand("results/{{preset}}/figures/{name}.png", name=list(FIGURES)),
         auc="results/{preset}/aggregate/auc.csv",
+        theorem="results/{preset}/figures/theorem31.png",
+        ledger="results/verified/ledger.csv",
     output:
         "results/{preset}/report.md",
     log:

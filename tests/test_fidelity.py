@@ -113,3 +113,20 @@ def test_lars_csi_scales_every_parameter_lars_spares_batchnorm():
             assert step == pytest.approx(grad.norm().item(), rel=1e-5)
         else:  # trust ratio 0.001 * ||w|| / ||g||: the step is 0.001 * ||w||
             assert step == pytest.approx(0.001 * before.norm().item(), rel=1e-4)
+
+
+def test_tables_mark_cells_with_under_trained_runs():
+    from pathlib import Path
+
+    import pandas as pd
+
+    from oecl_core.tables import build_table, layout
+
+    auc = pd.read_csv(Path(__file__).parent / "data/auc_table1.csv")
+    auc["undertrained"] = (auc["method"] == "simclr") & (auc["dataset"] == "cifar10") & (auc["cls"] == 0)
+    table = {"rows": [{"dataset": "cifar10", "benchmark": "one_vs_rest"}],
+             "columns": [{"method": "simclr", "run": True}, {"method": "oecl", "run": True}]}
+    cells = build_table("table1", table, "paper", auc)
+    assert list(cells["undertrained_runs"]) == [2, 0]  # class 0 in both seeds
+    _, rows = layout(cells)
+    assert [c["ours"][-1] for c in rows[0]["cells"]] == ["§", "5"]
