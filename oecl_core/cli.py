@@ -28,7 +28,7 @@ OVERRIDES = {
     "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
     "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
     "oe_count": int, "obtainable": int, "stored_size": int, "aug_stats_every": int,
-    "uniformity_weight": float,
+    "uniformity_weight": float, "lr_warmup_epochs": int, "lr_warmup_multiplier": float,
 }
 
 

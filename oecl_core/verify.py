@@ -57,7 +57,7 @@ COMMITTED_LEDGER = REPO / "results" / "verified" / "ledger.csv"
 PRESET = "paper"
 SCORES = ("s_mu", "s_l2_ens", "s_l2", "sim_s_mu")
 COLUMNS = ["dataset", "cls", "class_name", "method", "preset", "seed", "epochs", "data_source", "overrides",
-           *(f"auroc_{s}" for s in SCORES), "status", "paper_cell", "paper_cell_kind", "device", "train_seconds",
+           *(f"auroc_{s}" for s in SCORES), "status", "conv_weight_change", "paper_cell", "paper_cell_kind", "device", "train_seconds",
            "score_seconds", "git_commit", "date", "run_folder"]
 # One row per (run, data, settings, commit).
 KEY = ("dataset", "cls", "method", "preset", "seed", "data_source", "overrides", "git_commit")
@@ -406,6 +406,7 @@ def _make_row(cfg: RunConfig, source: str, overrides: dict, metrics: dict, sidec
     row = {"dataset": cfg.dataset, "cls": cfg.cls, "class_name": class_name, "method": cfg.method,
            "preset": cfg.preset, "seed": cfg.seed, "epochs": cfg.epochs, "data_source": source,
            "overrides": _overrides_text(overrides), "status": metrics.get("status", ""),
+           "conv_weight_change": f"{metrics['conv_weight_change']:.4f}" if "conv_weight_change" in metrics else "",
            "paper_cell": "" if paper is None else f"{paper:g}", "paper_cell_kind": kind,
            "device": device_name(cfg), "train_seconds": f"{sidecar.get('train_seconds', 0.0):.2f}",
            "score_seconds": f"{(metrics.get('timings') or {}).get('score_seconds') or 0.0:.2f}",

@@ -29,13 +29,8 @@ SCORE_NAMES = {"s_l2", "s_l2_ens", "s_mu", "sim_s_mu"}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The models here are tiny: one intra-op thread is far faster than several competing for 2 busy cores
-    # (and makes CPU results reproducible run to run).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def _digits_args(command: str, out: Path, *extra: str) -> list[str]:

@@ -23,11 +23,8 @@ TINY_SETTINGS = {"epochs": 2, "width": 0.0625, "n_aug": 2, "batch_size": 8, "oe_
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
