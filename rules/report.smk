@@ -7,7 +7,7 @@ rule write_report:
         figures=expand("results/{{preset}}/figures/{name}.png", name=list(FIGURES)),
         auc="results/{preset}/aggregate/auc.csv",
         theorem="results/{preset}/figures/theorem31.png",
-        ledger="results/verified/ledger.csv",
+        ledger=os.path.join(workflow.basedir, "results/verified/ledger.csv"),  # committed, beside the Snakefile
     output:
         "results/{preset}/report.md",
     log:
