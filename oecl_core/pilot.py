@@ -107,6 +107,17 @@ def summarise(args) -> list[dict]:
     return rows
 
 
+def summary_markdown(rows: list[dict]) -> str:
+    """The pilot table of docs/fidelity.md."""
+    lines = ["| arm | method | seeds | AUROC s_mu (%) mean ± std | per seed | median conv weight change | "
+             "mean loss at epochs | final ID norm |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['arm']}` | {r['method']} | {r['seeds']} | {r['auroc_s_mu_mean']:.1f} ± {r['auroc_s_mu_std']:.1f} | "
+                     f"{r['auroc_s_mu_runs']} | {100 * r['conv_weight_change_median']:.1f}% | {r['loss_at_epochs']} | "
+                     f"{r['norm_id_last']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_losses(args, path: Path) -> None:
     import matplotlib
 
@@ -163,6 +174,7 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    (out / "summary.md").write_text(summary_markdown(rows))
     plot_losses(args, out / "loss_curves.png")
     for r in rows:
         print(f"{r['arm']:9s} {r['method']:7s} n={r['seeds']} AUROC {r['auroc_s_mu_mean']:.1f} +- {r['auroc_s_mu_std']:.1f} "

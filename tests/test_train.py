@@ -138,7 +138,7 @@ def test_paper_and_official_presets_run(preset, tmp_path):
 
     c = resolve_config(preset, "digits", "oecl", cls=2, epochs=2, width=0.0625, batch_size=32, oe_batch_size=32, n_aug=2,
                        device="cpu")
-    assert c.optimizer == {"paper": "lars", "official": "sgd"}[preset]
+    assert c.optimizer == {"paper": "lars_csi", "official": "sgd"}[preset]
     assert c.oe_resample == (preset == "paper")
     metrics = run_experiment(c, tmp_path, progress=False)
     assert metrics["settings"]["preset"] == preset and 0 <= metrics["auroc"]["s_mu"] <= 1
