@@ -25,14 +25,14 @@ from .data import Split
 from .data.core import list_images, read_image
 from .optim import scaled_warmup
 from .runner import score_run
-from .train import conv_weight_change, read_log, train
+from .train import conv_weight_change, is_collapsed, read_log, train
 
 # The arms: what each optimiser is, and where its values come from.
 ARMS = {
     # The `paper` preset before this pilot: a real LARS at the paper's lr 0.1, no lr warm-up.
     "lars": dict(optimizer="lars", lr=0.1, weight_decay=1e-6),
-    # LARS as CSI runs it (the paper's citation): torchlars on every parameter, lr 0.1 x 10 linear warm-up over
-    # CSI's 10 of 1000 epochs... scaled here as the paper's 10 of 500 OECL epochs, then cosine.
+    # LARS as CSI runs it (the paper's citation): torchlars on every parameter, lr 0.1 warmed up x10 over 10 epochs
+    # of a 500-epoch run (scaled to the pilot's length), then cosine.
     "lars_csi": dict(optimizer="lars_csi", lr=0.1, weight_decay=1e-6, lr_warmup_multiplier=10.0),
     # What the public OECL code runs: SGD, lr 0.1, momentum 0.9, weight decay 5e-4.
     "sgd": dict(optimizer="sgd", lr=0.1, weight_decay=5e-4),
@@ -101,7 +101,7 @@ def summarise(args) -> list[dict]:
                 "conv_weight_change_median": statistics.median(change),
                 "loss_at_epochs": " ".join(f"{e}:{statistics.mean(log[e - 1]['loss'] for log in logs):.3f}" for e in checkpoints),
                 "norm_id_last": statistics.mean(log[-1]["norm_id"] for log in logs),
-                "collapsed_flags": sum(int(m["collapsed"]) for m in ms),
+                "collapsed": sum(int(is_collapsed(log)) for log in logs),
                 "train_seconds_mean": statistics.mean(m["timings"]["train_seconds_logged"] for m in ms),
             })
     return rows
@@ -110,11 +110,11 @@ def summarise(args) -> list[dict]:
 def summary_markdown(rows: list[dict]) -> str:
     """The pilot table of docs/fidelity.md."""
     lines = ["| arm | method | seeds | AUROC s_mu (%) mean ± std | per seed | median conv weight change | "
-             "mean loss at epochs | final ID norm |", "|---|---|---|---|---|---|---|---|"]
+             "mean loss at epochs | final ID norm | collapsed |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['arm']}` | {r['method']} | {r['seeds']} | {r['auroc_s_mu_mean']:.1f} ± {r['auroc_s_mu_std']:.1f} | "
                      f"{r['auroc_s_mu_runs']} | {100 * r['conv_weight_change_median']:.1f}% | {r['loss_at_epochs']} | "
-                     f"{r['norm_id_last']:.2f} |")
+                     f"{r['norm_id_last']:.2g} | {r['collapsed']} |")
     return "\n".join(lines) + "\n"
 
 
