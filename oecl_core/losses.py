@@ -36,3 +36,33 @@ def oecl_loss(z1: torch.Tensor, z2: torch.Tensor, z_oe: torch.Tensor, alpha: flo
     if z_oe is None or z_oe.numel() == 0:
         return loss
     return loss + alpha * mean_norm(z_oe)
+
+
+# Outlier-exposure baselines of eoe (Liznerski et al., "Exposing Outlier Exposure"; liznerski/eoe): every batch holds
+# normal and OE samples, `is_oe` (bool, (B,)) marks the OE ones, which are labelled anomalous.
+
+
+def hsc_distance(z: torch.Tensor) -> torch.Tensor:
+    """The pseudo-Huber distance of HSC: d(z) = sqrt(||z||^2 + 1) - 1, per row of z (B, D)."""
+    return (z.float().pow(2).sum(dim=1) + 1).sqrt() - 1
+
+
+def hsc_loss(z: torch.Tensor, is_oe: torch.Tensor) -> torch.Tensor:
+    """Hypersphere classification: mean over the batch of d(z) for normal samples and
+    -log(1 - exp(-d(z)) + 1e-9) for OE samples (eoe's form, 1e-9 inside the log)."""
+    d = hsc_distance(z)
+    oe = is_oe.to(device=d.device, dtype=torch.bool)
+    return torch.where(oe, -torch.log(1 - torch.exp(-d) + 1e-9), d).mean()
+
+
+def bce_loss(logit: torch.Tensor, is_oe: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on one logit per sample whose sigmoid is the probability of being anomalous (OE = 1)."""
+    return F.binary_cross_entropy_with_logits(logit.float().reshape(-1), is_oe.float().reshape(-1).to(logit.device))
+
+
+def focal_loss(logit: torch.Tensor, is_oe: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss without class weighting: mean of -(1 - p_t)^gamma log p_t, p_t = the probability of the true label
+    (anomalous for OE, normal otherwise); gamma = 0 is bce_loss."""
+    logit, target = logit.float().reshape(-1), is_oe.float().reshape(-1).to(logit.device)
+    log_p_t = -F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+    return (-(1 - log_p_t.exp()).pow(gamma) * log_p_t).mean()
