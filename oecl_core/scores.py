@@ -37,7 +37,9 @@ def s_l2_ens(features: torch.Tensor) -> torch.Tensor:
 def hsc_score(z: torch.Tensor) -> torch.Tensor:
     """HSC's score, higher = more normal: exp(-d(z)) with d(z) = sqrt(||z||^2 + 1) - 1, i.e. one minus eoe's anomaly
     score 1 - exp(-d(z)); z (N, D) -> (N,)."""
-    return torch.exp(-((z.float().pow(2).sum(dim=-1) + 1).sqrt() - 1))
+    from .losses import hsc_distance
+
+    return torch.exp(-hsc_distance(z))
 
 
 def max_cosine(queries: torch.Tensor, bank: torch.Tensor, exclude_self: bool = False, chunk: int = 4096) -> torch.Tensor:

@@ -47,7 +47,7 @@ import torch
 
 from .config import RunConfig, resolve_config
 from .data import ImageSet, Split, get_dataset, load_oe
-from .data.core import IMAGE_SUFFIXES, read_image, resize_uint8
+from .data.core import IMAGE_SUFFIXES, list_images, read_image, resize_uint8
 from .data.prepared import default_data_root, is_prepared
 from .data.registry import CIFAR10_CLASSES
 from .io import write_json, write_text
@@ -220,9 +220,8 @@ def _jpeg_entries(path: Path):
                 raise FileNotFoundError(f"{path} has no {split}/ folder; expected {path}/train/<class>/*.jpg and "
                                         f"{path}/test/<class>/*.jpg")
             for class_dir in sorted(d for d in root.iterdir() if d.is_dir()):
-                for f in sorted(class_dir.rglob("*")):
-                    if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("._"):
-                        yield split, class_dir.name, str(f.relative_to(class_dir)), f
+                for f in list_images(class_dir):
+                    yield split, class_dir.name, str(f.relative_to(class_dir)), f
         return
     if path.is_file() and tarfile.is_tarfile(path):
         with tarfile.open(path) as tf:

@@ -1,25 +1,12 @@
 """The optimiser pilot (python -m oecl_core.pilot) end to end on a tiny synthetic CIFAR-like tree."""
 import csv
 
-import numpy as np
-from PIL import Image
-
 from oecl_core.pilot import main
 
 
-def _tree(root):
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("test", 4)):
-        for name, low in (("airplane", 150), ("truck", 60), ("cat", 0)):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(low, low + 100, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
-    return root
-
-
-def test_pilot_trains_every_arm_writes_its_summary_and_resumes(tmp_path, one_torch_thread):
-    data, out = _tree(tmp_path / "data"), tmp_path / "pilot"
+def test_pilot_trains_every_arm_writes_its_summary_and_resumes(tmp_path, one_torch_thread, noise_tree):
+    data = noise_tree(tmp_path / "data", {"airplane": 150, "truck": 60, "cat": 0}, (("train", 12), ("test", 4)))
+    out = tmp_path / "pilot"
     args = ["--data", str(data), "--out", str(out), "--epochs", "6", "--train-images", "8", "--test-normal", "4",
             "--test-other", "2", "--batch", "4", "--width", "0.0625", "--seeds", "0", "--device", "cpu"]
     assert main(args) == 0

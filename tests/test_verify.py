@@ -8,10 +8,8 @@ from __future__ import annotations
 import csv
 import tarfile
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from oecl_core import verify as verify_mod
 from oecl_core.cli import main
@@ -28,17 +26,9 @@ def _one_torch_thread(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory):
+def tree(tmp_path_factory, noise_tree):
     """PATH/{train,test}/{airplane,automobile}/*.png at 32 px: bright noise vs. dark noise."""
-    root = tmp_path_factory.mktemp("cifar10-tiny")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 10), ("test", 4)):
-        for name, low in (("airplane", 150), ("automobile", 0)):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(low, low + 100, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
-    return root
+    return noise_tree(tmp_path_factory.mktemp("cifar10-tiny"), {"airplane": 150, "automobile": 0})
 
 
 def _args(tree, ledger, *extra):
