@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "SimCLRAugment",
+    "CropFlipAugment",
+    "crop_batch",
     "rotate90",
     "to_float",
     "to_grayscale",
@@ -105,9 +107,11 @@ class SimCLRAugment:
     _N_DRAWS = 11  # random numbers per sample, see __call__
 
     def __init__(self, crop_scale_min: float = 0.08, flip_p: float = 0.5, jitter=(0.4, 0.4, 0.4, 0.1),
-                 jitter_p: float = 0.8, grayscale_p: float = 0.2, output_size: int | None = None):
-        if not 0.0 < crop_scale_min <= 1.0:
-            raise ValueError(f"crop_scale_min must be in (0, 1], got {crop_scale_min}")
+                 jitter_p: float = 0.8, grayscale_p: float = 0.2, output_size: int | None = None,
+                 crop_scale_max: float = 1.0):
+        if not 0.0 < crop_scale_min <= crop_scale_max <= 1.0:
+            raise ValueError(f"crop scales must satisfy 0 < crop_scale_min <= crop_scale_max <= 1, got "
+                             f"{crop_scale_min}, {crop_scale_max}")
         for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grayscale_p", grayscale_p)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
@@ -116,6 +120,7 @@ class SimCLRAugment:
         if output_size is not None and output_size < 1:
             raise ValueError(f"output_size must be positive, got {output_size}")
         self.crop_scale_min = float(crop_scale_min)
+        self.crop_scale_max = float(crop_scale_max)  # CSI scores with a fixed crop area (min = max = 0.54)
         self.flip_p = float(flip_p)
         self.jitter = tuple(float(j) for j in jitter)
         self.jitter_p = float(jitter_p)
@@ -149,7 +154,7 @@ class SimCLRAugment:
         """Random resized crop + horizontal flip as one affine resampling per sample."""
         b, c, h, w = images.shape
         out_h, out_w = (self.output_size, self.output_size) if self.output_size else (h, w)
-        area = self.crop_scale_min + (1.0 - self.crop_scale_min) * u[:, 0]
+        area = self.crop_scale_min + (self.crop_scale_max - self.crop_scale_min) * u[:, 0]
         # torchvision re-samples (area, ratio) until the crop fits, then falls back
         # to a centre crop. Vectorised approximation: keep the area and draw the
         # log aspect ratio uniformly from the part of [log 3/4, log 4/3] where a
@@ -193,3 +198,44 @@ class SimCLRAugment:
                 y = adjust_hue(y, shift)
         apply = (u[:, 0] < self.jitter_p).view(view)
         return torch.where(apply, y, x)
+
+
+def crop_batch(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per-sample crops of one size: out[b] = images[b, :, top[b]:top[b]+height, left[b]:left[b]+width]."""
+    b = images.shape[0]
+    rows = (top.view(-1, 1) + torch.arange(height, device=images.device)).view(b, height, 1)
+    cols = (left.view(-1, 1) + torch.arange(width, device=images.device)).view(b, 1, width)
+    out = images[torch.arange(b, device=images.device).view(b, 1, 1), :, rows, cols]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)
+
+
+class CropFlipAugment:
+    """The supervised-style augmentation of the eoe and GT baselines, batched and seeded like SimCLRAugment:
+    a random crop of output_size (from a larger stored image as it is, or from the image zero-padded by `pad`
+    pixels, torchvision's RandomCrop(size, padding)), horizontal flip p=0.5, optionally colour jitter of strength
+    `jitter` (brightness, contrast, saturation, hue; always applied) and Gaussian noise of std `noise`.
+    At 32 px eoe uses pad 4, jitter 0.01 and noise 0.001 (liznerski/eoe @11054e4, src/eoe/main/train_cifar.py)."""
+
+    def __init__(self, output_size: int, pad: int = 0, jitter: float = 0.0, noise: float = 0.0, flip_p: float = 0.5):
+        self.output_size, self.pad, self.noise, self.flip_p = output_size, pad, noise, flip_p
+        self.jitter = SimCLRAugment(jitter=(jitter,) * 4, jitter_p=1.0) if jitter > 0 else None
+
+    def __repr__(self) -> str:
+        return (f"CropFlipAugment(output_size={self.output_size}, pad={self.pad}, "
+                f"jitter={0 if self.jitter is None else self.jitter.jitter[0]}, noise={self.noise})")
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, _, h, w = images.shape
+        u = torch.rand(b, 8, generator=generator, device=images.device)
+        x = F.pad(images, [self.pad] * 4) if self.pad else images
+        size = self.output_size
+        top = (u[:, 0] * (x.shape[2] - size + 1)).long().clamp(max=x.shape[2] - size)
+        left = (u[:, 1] * (x.shape[3] - size + 1)).long().clamp(max=x.shape[3] - size)
+        x = crop_batch(x, top, left, size, size)
+        x = torch.where((u[:, 2] < self.flip_p).view(-1, 1, 1, 1), x.flip(3), x)
+        if self.jitter is not None:
+            x = self.jitter._color_jitter(x, u[:, 3:8])
+        if self.noise:
+            x = x + self.noise * torch.randn(x.shape, generator=generator, device=x.device)
+        return x

@@ -36,7 +36,9 @@ class RunConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-6
-    lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code)
+    lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code),
+    # or "multistep": x0.1 at each of lr_milestones (epochs), the eoe baselines' MultiStepLR
+    lr_milestones: tuple = ()
     lr_warmup_epochs: int = 0  # > 0 with lr_warmup_multiplier > 1: CSI's linear lr warm-up, then the cosine
     lr_warmup_multiplier: float = 1.0  # the lr rises from lr to lr * this over lr_warmup_epochs (CSI: 10)
     alpha: float = 1.0
@@ -57,7 +59,9 @@ class RunConfig:
     device: str = "auto"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["lr_milestones"] = list(self.lr_milestones)  # as JSON stores it
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -65,6 +69,9 @@ class RunConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        d = dict(d)
+        if isinstance(d.get("lr_milestones"), list):  # JSON has no tuples
+            d["lr_milestones"] = tuple(d["lr_milestones"])
         return cls(**d)
 
 
@@ -120,15 +127,17 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
     settings.update(METHOD_OVERRIDES.get((preset, method), {}))
     if not m.uses_external_oe and method != "self_oecl":
         settings["alpha"] = 0.0  # no OE term (SimCLR, alignment + uniformity)
+    own = m.preset_settings(preset, settings["image_size"])  # a baseline's own setup (optimiser, epochs, ...)
+    settings.update(own)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     # The length a full run of this preset has (never shorter than the paper's 500 / 1000 epochs), to which
     # the warm-ups are scaled when a run is shorter: a fixed 50 (alpha) / 10 (lr) epochs at full length.
     full_length = max(settings["epochs"], 500 * m.default_epochs_factor)
     settings.update(overrides)
-    if "warmup_epochs" not in overrides:
+    if "warmup_epochs" not in overrides and "warmup_epochs" not in own:
         # 50 warm-up epochs for every method (paper, App. I; the public code's hard step at epoch 50).
         settings["warmup_epochs"] = scaled_warmup(settings["epochs"], 50, full_length)
-    if settings.get("lr_warmup_multiplier", 1.0) > 1.0 and "lr_warmup_epochs" not in overrides:
+    if settings.get("lr_warmup_multiplier", 1.0) > 1.0 and "lr_warmup_epochs" not in overrides and "lr_warmup_epochs" not in own:
         settings["lr_warmup_epochs"] = scaled_warmup(settings["epochs"], 10, full_length)  # CSI: 10 epochs
     if not settings.get("oe"):
         if not m.uses_external_oe:
@@ -156,8 +165,10 @@ def validate(cfg: RunConfig) -> None:
         problems.append(f"batch_size must be >= 2: NT-Xent needs negatives (got {cfg.batch_size})")
     if get_method(cfg.method).uses_external_oe and cfg.oe == "none" and cfg.alpha > 0:
         problems.append(f"method {cfg.method} needs an OE source (oe=none given); use --oe or method simclr")
-    if cfg.lr_schedule not in ("step", "epoch"):
-        problems.append(f"lr_schedule must be 'step' or 'epoch' (got {cfg.lr_schedule!r})")
+    if cfg.lr_schedule not in ("step", "epoch", "multistep"):
+        problems.append(f"lr_schedule must be 'step', 'epoch' or 'multistep' (got {cfg.lr_schedule!r})")
+    if cfg.lr_schedule == "multistep" and list(cfg.lr_milestones) != sorted(cfg.lr_milestones):
+        problems.append(f"lr_milestones must be increasing epochs (got {cfg.lr_milestones!r})")
     if not 0 < cfg.crop_scale_min <= 1:
         problems.append(f"crop_scale_min must be in (0, 1] (got {cfg.crop_scale_min})")
     if cfg.n_aug < 0:

@@ -100,6 +100,30 @@ def table_for_preset(table: dict, preset: str) -> dict:
     return merged
 
 
+# `run: paper_ran` on a column: measured in the rows where the paper ran the method itself (and in rows the paper
+# has no number for, such as the smoke preset's digits); its quoted cells (* / ‡) stay quoted.
+PAPER_RAN = "paper_ran"
+
+
+def column_runs(column: dict, paper_source: str) -> bool:
+    """Whether a table cell is trained here: the column's `run` (true / false / paper_ran) and the source of the
+    paper's number for the cell ("paper" = the authors' own run, "" = the paper has none, else quoted)."""
+    run = column.get("run", False)
+    if run == PAPER_RAN:
+        return paper_source in ("paper", "")
+    return bool(run)
+
+
+def paper_source(name: str, row: dict, column: dict, bench: str) -> str:
+    """The source of the paper's number in one cell of table `name` ("" where the paper has none)."""
+    from .reference import load_paper_tables, paper_cell, roman
+
+    setting = "|".join(s for s in (row.get("setting", ""), column.get("setting", "")) if s)
+    dataset = column.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
+    return paper_cell(load_paper_tables(), roman(name), dataset, column.get("paper_method", column["method"]),
+                      setting, bench)["paper_source"]
+
+
 def table_runs(name: str, table: dict, preset: str) -> list[Run]:
     """Every run a table needs under a preset: rows x columns marked run x classes x seeds."""
     t = table_for_preset(table, preset)
@@ -109,19 +133,22 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
     runs: list[Run] = []
     for i, row in enumerate(t.get("rows", [])):
         where = f"config: tables.{name}.rows[{i}]"
+        spec = row.get("benchmark", t.get("benchmark", "one_vs_rest"))
+        bench, _ = parse_benchmark_spec(spec)
         methods = []
         for column in t.get("columns", []):
-            if column.get("run"):
-                if column["method"] not in METHODS:
-                    raise ValueError(f"config: tables.{name}: column {column['method']!r} is marked run but no such method "
-                                     f"is implemented; methods that run here: {', '.join(METHODS)}")
+            if column.get("run") not in (True, False, None, PAPER_RAN):
+                raise ValueError(f"config: tables.{name}: column {column['method']!r} has run: {column['run']!r}; "
+                                 f"valid choices: true, false, {PAPER_RAN}")
+            if column.get("run") and column["method"] not in METHODS:
+                raise ValueError(f"config: tables.{name}: column {column['method']!r} is marked run but no such method "
+                                 f"is implemented; methods that run here: {', '.join(METHODS)}")
+            if column_runs(column, paper_source(name, row, column, bench)):
                 methods.append(column["method"])
         if not methods:
             continue  # a row of quoted numbers only
         dataset = row["dataset"]
         get_dataset(dataset)
-        spec = row.get("benchmark", t.get("benchmark", "one_vs_rest"))
-        bench, _ = parse_benchmark_spec(spec)
         classes = row.get("classes", t.get("classes", "all" if bench in ("one_vs_rest", "leave_one_out") else [0]))
         indices = class_indices(dataset, classes, where)
         if bench in ("one_vs_rest", "leave_one_out"):

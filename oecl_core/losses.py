@@ -62,7 +62,22 @@ def bce_loss(logit: torch.Tensor, is_oe: torch.Tensor) -> torch.Tensor:
 
 def focal_loss(logit: torch.Tensor, is_oe: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Focal loss without class weighting: mean of -(1 - p_t)^gamma log p_t, p_t = the probability of the true label
-    (anomalous for OE, normal otherwise); gamma = 0 is bce_loss."""
+    (anomalous for OE, normal otherwise), with p_t clamped to [1e-7, 1 - 1e-7] in the weight as eoe does
+    (training/focal.py); gamma = 0 is bce_loss."""
     logit, target = logit.float().reshape(-1), is_oe.float().reshape(-1).to(logit.device)
-    log_p_t = -F.binary_cross_entropy_with_logits(logit, target, reduction="none")
-    return (-(1 - log_p_t.exp()).pow(gamma) * log_p_t).mean()
+    bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+    p_t = torch.exp(-bce).clamp(1e-7, 1 - 1e-7)
+    return ((1 - p_t).pow(gamma) * bce).mean()
+
+
+def dsad_loss(z: torch.Tensor, is_oe: torch.Tensor) -> torch.Tensor:
+    """Deep SAD as eoe runs it (training/dsad.py), centre at the origin: mean of ||z||^2 for normal samples and
+    1 / (||z||^2 + 1e-9) for OE samples."""
+    sq = z.float().pow(2).sum(dim=1)
+    oe = is_oe.to(device=sq.device, dtype=torch.bool)
+    return torch.where(oe, 1 / (sq + 1e-9), sq).mean()
+
+
+def dsvdd_loss(z: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    """Deep SVDD: mean of ||z - c||^2 over the batch (normal samples only; no OE)."""
+    return (z.float() - center.float()).pow(2).sum(dim=1).mean()

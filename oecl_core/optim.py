@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Names accepted by :func:`build_optimizer`.
-OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "lars_csi", "sgd")
+OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "lars_csi", "sgd", "sgd_nesterov", "adam")
 
 
 class LARS(torch.optim.Optimizer):
@@ -172,7 +172,8 @@ def build_optimizer(
       BatchNorm included: torchlars' wrapper around SGD as CSI runs it (alinlab/CSI common/train.py,
       kakaobrain/torchlars lars.py), the LARS the paper cites;
     * ``"sgd"``: ``torch.optim.SGD(model.parameters(), lr, momentum, weight_decay)``,
-      decay on every parameter, no nesterov: what the public OECL code runs.
+      decay on every parameter, no nesterov: what the public OECL code runs;
+    * ``"adam"``: ``torch.optim.Adam(model.parameters(), lr, weight_decay=weight_decay)`` (the eoe baselines).
 
     Any other name raises ``ValueError`` listing the valid choices.
     """
@@ -187,6 +188,10 @@ def build_optimizer(
     if key == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                weight_decay=weight_decay)
+    if key == "sgd_nesterov":  # ss-ood's one-class GT training (train.py)
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
+    if key == "adam":  # the eoe baselines (momentum is unused: Adam's betas stay at PyTorch's defaults)
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     choices = ", ".join(repr(c) for c in OPTIMIZER_CHOICES)
     raise ValueError(f"unknown optimizer {name!r}; valid choices are {choices}")
 
@@ -201,8 +206,11 @@ def cosine_lr(base_lr: float, progress: float) -> float:
 
 
 def scheduled_lr(base_lr: float, epoch_progress: float, epochs: int, warmup_epochs: float = 0.0,
-                 warmup_multiplier: float = 1.0) -> float:
+                 warmup_multiplier: float = 1.0, milestones=None) -> float:
     """The learning rate after ``epoch_progress`` epochs (fractional when stepped per iteration).
+
+    With ``milestones`` (a sequence of epochs): MultiStepLR with gamma 0.1, the schedule of the eoe baselines
+    (liznerski/eoe), ``base_lr * 0.1 ** (number of milestones <= epoch)``; the other arguments are then unused.
 
     Without warm-up (``warmup_epochs == 0`` or ``warmup_multiplier == 1``): cosine decay from ``base_lr``
     to 0 over ``epochs``. With it, CSI's schedule (alinlab/CSI common/train.py: GradualWarmupScheduler,
@@ -210,6 +218,8 @@ def scheduled_lr(base_lr: float, epoch_progress: float, epochs: int, warmup_epoc
     rate rises linearly from ``base_lr`` to ``base_lr * warmup_multiplier`` over ``warmup_epochs``, then
     follows a cosine of period ``epochs`` started at the end of the warm-up, so it ends just above 0.
     """
+    if milestones is not None:
+        return base_lr * 0.1 ** sum(1 for m in milestones if epoch_progress >= m)
     if warmup_epochs <= 0 or warmup_multiplier == 1.0:
         return cosine_lr(base_lr, epoch_progress / epochs)
     if epoch_progress <= warmup_epochs:

@@ -10,16 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import SimCLRAugment
 from .config import RunConfig
 from .data import Split, build_split
 from .io import write_json
 from .metrics import auroc
-from .models import build_model
+from .methods import get_method
 from .progress import Progress
-from .scores import score_images
 from .device import resolve_device
-from .train import CHECKPOINT, UNDERTRAINED_CHANGE, conv_weight_change, is_collapsed, read_log, train
+from .train import CHECKPOINT, UNDERTRAINED_CHANGE, build_network, conv_weight_change, is_collapsed, read_log, train
 
 
 def versions() -> dict:
@@ -43,7 +41,7 @@ def load_trained(out_dir, cfg: RunConfig):
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state["epoch"] < cfg.epochs:
         raise RuntimeError(f"{path} holds epoch {state['epoch']} of {cfg.epochs}: resume training before scoring")
-    model = build_model(cfg.stem, cfg.width).to(resolve_device(cfg.device))
+    model = build_network(cfg).to(resolve_device(cfg.device))
     model.load_state_dict(state["model"])
     return model
 
@@ -54,16 +52,15 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     out_dir = Path(out_dir)
     split = split or split_for(cfg)
     model = model or load_trained(out_dir, cfg)
-    augment = SimCLRAugment(crop_scale_min=cfg.crop_scale_min, output_size=cfg.image_size)
+    method = get_method(cfg.method)
+    method.configure(cfg)
     bar = Progress(len(split.test), "scoring", enabled=progress)
     t0 = time.monotonic()
-    scores = score_images(model, split.test, augment, train_images=split.train, n_aug=cfg.n_aug,
-                          seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=bar.update,
-                          mu_with_clean=cfg.s_mu_clean_view)
+    scores = method.score(model, split.test, cfg, train_images=split.train, progress=bar.update)
     bar.close()
     score_seconds = time.monotonic() - t0
     log = read_log(out_dir / "log.csv")
-    collapsed = is_collapsed(log)
+    collapsed = method.flags_collapse and is_collapsed(log)
     normal = split.test_is_normal.numpy()
     change = conv_weight_change(model, cfg)
     metrics = {

@@ -16,11 +16,10 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from .experiments import parse_benchmark_spec, spec_for_method, table_for_preset
+from .experiments import column_runs, parse_benchmark_spec, spec_for_method, table_for_preset
 from .io import write_text
-from .reference import load_paper_tables
+from .reference import load_paper_tables, paper_cell, roman
 
-ROMAN = {f"table{i}": r for i, r in enumerate(["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"], start=1)}
 METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
                  "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
                  "bce_cl": "BCE-CL", "dsvdd": "DSVDD", "dn2": "DN2", "panda": "PANDA", "transformly": "Transformly",
@@ -28,7 +27,6 @@ METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl"
 DATASET_LABELS = {"cifar10": "CIFAR-10", "imagenet30": "ImageNet-30", "dior": "DIOR", "raabin": "Raabin-WBC",
                   "ham10000": "HAM10000", "dtd": "DTD", "mvtec": "MVTec-AD", "digits": "digits (embedded)"}
 BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
-MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}
 # What the OE sets are, for the tables' OE notes.
 OE_LABELS = {"tiny300k": "300K random images (standing in for 80M Tiny Images)", "tiny80m": "80M Tiny Images",
              "imagenet22k_minus_1k": "ImageNet-22k minus ImageNet-1k", "imagenet1k_minus_30": "ImageNet-1k minus the 30 classes",
@@ -38,20 +36,6 @@ OE_LABELS = {"tiny300k": "300K random images (standing in for 80M Tiny Images)",
 COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
            "classes", "collapsed_runs", "undertrained_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
            "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
-
-
-def _paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setting: str, benchmark: str) -> dict:
-    hits = paper[(paper["table"] == table) & (paper["dataset"] == dataset) & (paper["method"] == method)]
-    exact = hits[hits["setting"].fillna("") == setting]
-    # a cell the paper merged across rows (e.g. SimCLR, which uses no OE, in Table III) has no setting
-    hits = exact if len(exact) else hits[hits["setting"].fillna("") == ""]
-    if len(hits) > 1:
-        hits = hits[hits["benchmark"] == benchmark]
-    if hits.empty:
-        return {"paper_value": math.nan, "paper_std": math.nan, "paper_source": "", "paper_mark": "", "from_scratch": math.nan}
-    h = hits.iloc[0]
-    return {"paper_value": h["value"], "paper_std": h["std"], "paper_source": h["source"],
-            "paper_mark": "x" if h.get("mark") == "x" else MARKS.get(h["source"], ""), "from_scratch": h.get("from_scratch")}
 
 
 def _seed_means(rows: pd.DataFrame) -> pd.Series:
@@ -88,6 +72,14 @@ def planned_oe(dataset: str, spec: str, method: str) -> str:
     return "benchmark" if bench == "few_shot" else get_dataset(dataset).default_oe
 
 
+def method_score(method: str, table_score: str) -> str:
+    """The score a method's cells show: the table's (or column's) contrastive score, or a baseline's own score."""
+    from .methods import METHODS
+
+    own = METHODS[method].primary_score if method in METHODS else None
+    return own or table_score
+
+
 def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per cell: ours (where run) and the paper's value for the same cell."""
     paper = load_paper_tables() if paper is None else paper
@@ -99,15 +91,16 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
         label = row.get("label") or DATASET_LABELS.get(row["dataset"], row["dataset"]) + (
             "" if spec == t.get("benchmark") or "benchmark" not in row else f" ({BENCHMARK_LABELS.get(bench, spec)})")
         for col_index, col in enumerate(t.get("columns", [])):
-            score = col.get("score", t.get("score", "s_mu"))
+            score = method_score(col["method"], col.get("score", t.get("score", "s_mu")))
             setting = "|".join(s for s in (row.get("setting", ""), col.get("setting", "")) if s)
             run_spec = spec_for_method(spec, col["method"])
             cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
                     "col": col_index,
-                    "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score, "run": bool(col.get("run"))}
+                    "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score}
             paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
-            cell.update(_paper_cell(paper, ROMAN.get(name, name), paper_dataset, col.get("paper_method", col["method"]),
-                                    setting, bench))
+            cell.update(paper_cell(paper, roman(name), paper_dataset, col.get("paper_method", col["method"]),
+                                   setting, bench))
+            cell["run"] = column_runs(col, cell["paper_source"])
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
             if not cell.get("oe"):
@@ -203,7 +196,7 @@ _ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which
 
 def render_latex(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
     columns, rows = layout(cells)
-    return _ENV.get_template("table.tex.j2").render(name=name, roman=ROMAN.get(name, name), caption=caption,
+    return _ENV.get_template("table.tex.j2").render(name=name, roman=roman(name), caption=caption,
                                                     columns=columns, rows=rows, preset=preset, oe_notes=oe_notes(cells))
 
 
@@ -212,7 +205,7 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
     head = ["data set"]
     for c in columns:
         head += [f"{c['label']} (ours)", f"{c['label']} (paper)", "Δ"] if c["run"] else [f"{c['label']} (paper)"]
-    lines = [f"### Table {ROMAN.get(name, name)}: {caption}", "",
+    lines = [f"### Table {roman(name)}: {caption}", "",
              f"preset `{preset}`; ours = mean over seeds of the mean AUROC (%) over classes ± std over seeds; "
              "* / ‡ = the paper quoted this number from another work; × = not reported; † = the mean includes "
              "collapsed runs, as the paper's do, [x] = the mean without them; § = some runs barely left their "

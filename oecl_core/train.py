@@ -17,13 +17,12 @@ from pathlib import Path
 
 import torch
 
-from .augment import SimCLRAugment, to_float
+from .augment import to_float
 from .config import RunConfig
 from .data import Split
 from .device import autocast, resolve_device
 from .io import save_torch, write_json, write_text
 from .methods import get_method
-from .models import build_model
 from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
@@ -156,12 +155,18 @@ def is_collapsed(log: list[dict]) -> bool:
     return norm_id < COLLAPSE_DROP * reference and norm_id < COLLAPSE_SEPARATION * oe
 
 
+def build_network(cfg: RunConfig, method=None) -> torch.nn.Module:
+    """The run's network, initialised from its seed, on the CPU."""
+    method = method or get_method(cfg.method)
+    torch.manual_seed(cfg.seed)
+    return method.network(cfg)
+
+
 def conv_weight_change(model, cfg: RunConfig) -> float:
     """Median over the convolution weights of ||w - w_init|| / ||w_init||: how far training moved the network
     from its initialisation, which is rebuilt from the seed (the global RNG state is left as it was)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        init = build_model(cfg.stem, cfg.width)
+        init = build_network(cfg)
     trained = dict(model.named_parameters())
     changes = [((trained[name].detach().float().cpu() - w).norm() / w.norm()).item()
                for name, w in init.named_parameters() if w.dim() == 4]
@@ -189,14 +194,16 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     the method's loss. Returns the detached loss (no host sync) and the number of views forwarded."""
     device = x_id.device
     views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
-    inputs = torch.cat([views.id1, views.id2] + ([views.oe] if views.oe is not None else []))
+    parts = [v for v in (views.id1, views.id2, views.oe) if v is not None]
+    inputs = torch.cat(parts)
     if device.type == "cuda":
         inputs = inputs.contiguous(memory_format=torch.channels_last)
     with autocast(device):
         z = model(inputs).float()
-    n_id = len(views.id1)
-    z_oe = z[2 * n_id:] if views.oe is not None else None
-    loss = method.loss(z[:n_id], z[n_id:2 * n_id], z_oe, alpha, temperature)
+    n1, n2 = len(views.id1), 0 if views.id2 is None else len(views.id2)
+    z2 = z[n1:n1 + n2] if views.id2 is not None else None
+    z_oe = z[n1 + n2:] if views.oe is not None else None
+    loss = method.loss(z[:n1], z2, z_oe, alpha, temperature, targets=views.targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -223,12 +230,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.stem, cfg.width).to(device)
+    model = build_network(cfg, method).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    augment = SimCLRAugment(crop_scale_min=cfg.crop_scale_min, output_size=cfg.image_size)
+    augment = method.train_augment(cfg)
 
     state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
     write_json(out_dir / "config.json", cfg.to_dict())
@@ -243,6 +249,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
 
     train_images = split.train.to(device)
     oe_images = split.oe.to(device) if needs_oe else None
+    if state is None:
+        method.on_start(model, train_images, cfg)
+    method.bind(model)
     batch = min(cfg.batch_size, len(train_images))
     steps = max(1, len(train_images) // batch)
     # A class smaller than the batch trains with one step of all its images; the OE batch shrinks with it, so the
@@ -274,7 +283,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         step_losses = []
         for step in range(steps):
             epoch_progress = epoch + step / steps if cfg.lr_schedule == "step" else epoch
-            lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier)
+            lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier,
+                              cfg.lr_milestones if cfg.lr_schedule == "multistep" else None)
             set_lr(optimizer, lr)
             x_id = train_images[order[step * batch:(step + 1) * batch]]
             x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
@@ -300,7 +310,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size, seed=epoch)
                 row.update({f"{k}_{group}": v for k, v in stats.items()})
         log.append(row)
-        row["collapsed"] = int(is_collapsed(log))
+        row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
         write_text(out_dir / "log.csv", _log_text(log))
         bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
         if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch:
@@ -310,4 +320,4 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     bar.close()
     done = log[-1]["epoch"] if log else 0
     write_text(out_dir / "log.csv", _log_text(log))
-    return TrainResult(out_dir, model, log, done, done >= cfg.epochs, is_collapsed(log), time.monotonic() - started)
+    return TrainResult(out_dir, model, log, done, done >= cfg.epochs, method.flags_collapse and is_collapsed(log), time.monotonic() - started)

@@ -85,7 +85,7 @@ def test_bad_input_exits_2_listing_the_valid_choices(tmp_path, capsys, command, 
 @pytest.mark.parametrize("bad, words", [
     (["--epochs", "0"], ["invalid run settings", "epochs must be >= 1"]),
     (["--batch-size", "1"], ["batch_size must be >= 2"]),
-    (["--lr-schedule", "weekly"], ["lr_schedule must be 'step' or 'epoch'"]),
+    (["--lr-schedule", "weekly"], ["lr_schedule must be 'step', 'epoch' or 'multistep'"]),
     (["--crop-scale-min", "0"], ["crop_scale_min must be in (0, 1]"]),
     (["--n-aug", "-1"], ["n_aug must be >= 0"]),
     (["--oe", "none"], ["method oecl needs an OE source"]),
@@ -497,7 +497,9 @@ def test_list_prints_data_sets_methods_and_presets(capsys):
     out = capsys.readouterr().out
     lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1] for line in out.splitlines()}
     assert "digits" in lines["data sets"]
-    assert [m.strip() for m in lines["methods"].split(",")] == ["simclr", "oecl", "self_oecl", "align_uniform", "align_uniform_raw"]
+    assert [m.strip() for m in lines["methods"].split(",")] == [
+        "simclr", "oecl", "self_oecl", "align_uniform", "align_uniform_raw",
+        "hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi"]
     assert [p.strip() for p in lines["presets"].split(",")] == ["paper", "official", "smoke"]
     assert "sample_photos" in lines["OE"] and "none" in lines["OE"]
     for word in LISTED:

@@ -15,6 +15,7 @@ from oecl_core.optim import (
     cosine_lr,
     param_groups_for,
     scaled_warmup,
+    scheduled_lr,
     set_lr,
 )
 
@@ -266,9 +267,20 @@ def test_build_optimizer_lars_and_sgd():
 
 def test_build_optimizer_unknown_name_lists_choices():
     with pytest.raises(ValueError) as exc:
-        build_optimizer(_small_model(), "adam", lr=0.1, momentum=0.9, weight_decay=0.0)
+        build_optimizer(_small_model(), "rmsprop", lr=0.1, momentum=0.9, weight_decay=0.0)
     msg = str(exc.value)
-    assert "adam" in msg and "lars" in msg and "sgd" in msg
+    assert "rmsprop" in msg and "lars" in msg and "sgd" in msg and "adam" in msg
+
+
+def test_adam_nesterov_and_multistep_of_the_baselines():
+    model = _small_model()
+    adam = build_optimizer(model, "adam", lr=1e-3, momentum=0.9, weight_decay=0.0)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (0.9, 0.999)
+    nesterov = build_optimizer(model, "sgd_nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4)
+    assert nesterov.param_groups[0]["nesterov"] is True and nesterov.param_groups[0]["weight_decay"] == 5e-4
+    # eoe's MultiStepLR(milestones=[100, 150], gamma=0.1), stepped once per epoch
+    lrs = [scheduled_lr(1e-3, e, 200, milestones=(100, 150)) for e in (0, 99, 100, 149, 150, 199)]
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
 
 
 # --------------------------------------------------------------------------- schedules

@@ -85,9 +85,9 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, monke
     calls = {"n": 0}
     real = OECL.loss
 
-    def poisoned(self, *args):
+    def poisoned(self, *args, **kwargs):
         calls["n"] += 1
-        loss = real(self, *args)
+        loss = real(self, *args, **kwargs)
         return loss * float("nan") if calls["n"] == 4 else loss  # 2 steps per epoch: epoch 2, step 2
 
     monkeypatch.setattr(OECL, "loss", poisoned)

@@ -1,11 +1,15 @@
 """Method registry: a new method is one module with a Method subclass, added here."""
 from .align_uniform import AlignUniform, AlignUniformRaw
 from .base import Method, Views
+from .csi import CSI
+from .eoe import BCE, DSAD, DSVDD, HSC, Focal
+from .gt_plus import GTPlus, GTPlusOE
 from .oecl import OECL
 from .self_oecl import SelfOECL
 from .simclr import SimCLR
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw,
+                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI)}
 
 
 def get_method(name: str) -> Method:

@@ -35,7 +35,7 @@ class AlignUniform(Method):
     def views(self, x_id, x_oe, augment, gen):
         return Views(augment(x_id, gen), augment(x_id, gen), None)
 
-    def loss(self, z1, z2, z_oe, alpha, temperature):
+    def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         if self.normalize:
             z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
         uniform = (uniform_loss(z1) + uniform_loss(z2)) / 2

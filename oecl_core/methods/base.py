@@ -1,14 +1,17 @@
-"""What a method is to the training engine: how it builds the views of a batch and its loss.
+"""What a method is to the training engine: its network, its training augmentation, how it builds the views of
+a batch, its loss and its score.
 
-The engine forwards cat(id_view1, id_view2, oe_views) in one pass (so BatchNorm sees ID and OE images
-together), splits the projections and hands them to `loss`. Scores are shared by every contrastive
-method (oecl_core.scores), so a method only says what differs in training.
+The engine forwards cat(id_view1, [id_view2], [oe_views]) in one pass (so BatchNorm sees ID and OE images
+together), splits the outputs and hands them to `loss`. The defaults are those of the contrastive methods
+(SimCLR, OECL, ...): the ResNet-18 + projection head of the paper, SimCLR's augmentation and the feature-norm
+scores of oecl_core.scores; a baseline overrides what differs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -17,17 +20,47 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 @dataclass(frozen=True)
 class Views:
     id1: torch.Tensor  # first view of every ID image, (B', C, H, W)
-    id2: torch.Tensor  # second view, row-aligned with id1 (row i of id1 and id2 form a positive pair)
+    id2: torch.Tensor | None  # second view, row-aligned with id1 (a positive pair), or None for one-view methods
     oe: torch.Tensor | None  # every OE view stacked, (M, C, H, W), or None
+    targets: torch.Tensor | None = None  # per-input labels a method needs in its loss (e.g. the applied rotation)
 
 
 class Method:
     name: str = ""
     uses_external_oe: bool = False  # whether the run needs an OE pool
     default_epochs_factor: int = 1  # self-OECL trains twice as long in the paper (1000 vs 500 epochs)
+    # The norm collapse of the paper's Fig. 4 (ID features pushed to zero with the OE's) concerns the norm-penalised
+    # contrastive methods; a baseline whose objective moves normal features towards the origin on purpose (HSC,
+    # DSAD) would be flagged by mistake.
+    flags_collapse: bool = True
+    # None: the contrastive scores (s_mu, s_l2, ...), the table picks one. Otherwise the one score the method
+    # defines, under this name in metrics.json, which every table reads for this method.
+    primary_score: str | None = None
 
     def configure(self, cfg) -> None:
         """Take method-specific settings from the run's RunConfig (most methods have none)."""
+
+    def preset_settings(self, preset: str, image_size: int) -> dict:
+        """The method's own changes to a preset's run settings (a baseline brings its authors' setup)."""
+        return {}
+
+    def network(self, cfg) -> torch.nn.Module:
+        from ..models import build_model
+
+        return build_model(cfg.stem, cfg.width)
+
+    def train_augment(self, cfg) -> Augment:
+        from ..augment import SimCLRAugment
+
+        return SimCLRAugment(crop_scale_min=cfg.crop_scale_min, output_size=cfg.image_size)
+
+    def on_start(self, model: torch.nn.Module, train_images: torch.Tensor, cfg) -> None:
+        """Called once before the first step of a fresh run (not on resume), with the uint8 training images on
+        the model's device: data-dependent initialisation lives in the model's buffers, so checkpoints keep it."""
+
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called with the model once it holds its trained or initial state (fresh, resumed or loaded for
+        scoring), for methods whose loss reads one of its buffers (DSVDD's centre)."""
 
     def oe_probe(self, id_images: torch.Tensor | None, oe_images: torch.Tensor | None) -> torch.Tensor | None:
         """The fixed uint8 images whose mean feature norm is logged as the OE norm each epoch."""
@@ -36,5 +69,15 @@ class Method:
     def views(self, x_id: torch.Tensor, x_oe: torch.Tensor | None, augment: Augment, gen: torch.Generator) -> Views:
         raise NotImplementedError
 
-    def loss(self, z1: torch.Tensor, z2: torch.Tensor, z_oe: torch.Tensor | None, alpha: float, temperature: float) -> torch.Tensor:
+    def loss(self, z1: torch.Tensor, z2: torch.Tensor | None, z_oe: torch.Tensor | None, alpha: float,
+             temperature: float, targets: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def score(self, model, test_images: torch.Tensor, cfg, train_images: torch.Tensor | None = None,
+              progress=None) -> dict[str, np.ndarray]:
+        """Scores of the uint8 test images, higher = more normal, one array per score name."""
+        from ..scores import score_images
+
+        return score_images(model, test_images, self.train_augment(cfg), train_images=train_images, n_aug=cfg.n_aug,
+                            seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=progress,
+                            mu_with_clean=cfg.s_mu_clean_view)

@@ -14,5 +14,5 @@ class OECL(Method):
         oe = None if x_oe is None else torch.cat([augment(x_oe, gen), augment(x_oe, gen)])
         return Views(augment(x_id, gen), augment(x_id, gen), oe)
 
-    def loss(self, z1, z2, z_oe, alpha, temperature):
+    def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         return oecl_loss(z1, z2, z_oe, alpha, temperature)

@@ -24,5 +24,5 @@ class SelfOECL(Method):
         oe = torch.cat([rotate90(v, k) for v in (v1, v2) for k in (2, 3)])
         return Views(torch.cat([v1, rotate90(v1, 1)]), torch.cat([v2, rotate90(v2, 1)]), oe)
 
-    def loss(self, z1, z2, z_oe, alpha, temperature):
+    def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         return oecl_loss(z1, z2, z_oe, alpha, temperature)

@@ -9,5 +9,5 @@ class SimCLR(Method):
     def views(self, x_id, x_oe, augment, gen):
         return Views(augment(x_id, gen), augment(x_id, gen), None)
 
-    def loss(self, z1, z2, z_oe, alpha, temperature):
+    def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         return nt_xent(z1, z2, temperature)

@@ -50,11 +50,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "KEY_COLUMNS"]
+__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS"]
 
 CSV_PATH = Path(__file__).parent / "paper_tables.csv"
 KEY_COLUMNS = ("table", "dataset", "benchmark", "method", "setting")
 _TEXT_COLUMNS = ("table", "dataset", "benchmark", "method", "setting", "source", "group", "emphasis", "mark")
+_MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}  # as the paper marks them
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII", 9: "IX"}
 
 
@@ -72,6 +73,12 @@ def load_paper_tables() -> pd.DataFrame:
     """All quoted cells of Tables I-IX (a fresh copy): value / std float (NaN if not printed), text columns str
     ("" when empty), from_scratch / trials nullable Int64."""
     return _load().copy()
+
+
+def roman(table_name: str) -> str:
+    """A pipeline table name to the paper's numeral: "table3" -> "III" (other names are returned as they are)."""
+    digits = table_name.removeprefix("table")
+    return _ROMAN.get(int(digits), table_name) if digits.isdigit() else table_name
 
 
 def _table_id(table) -> str:
@@ -115,3 +122,20 @@ def _describe(asked: dict, stop: str) -> str:
             break
         parts.append(f"{col}={want!r}")
     return ", ".join(parts) or "no filter"
+
+
+def paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setting: str, benchmark: str) -> dict:
+    """The paper's cell for a table (roman numeral) / data set / method / setting, as the columns paper_value,
+    paper_std, paper_source ("" when the paper has no such cell), paper_mark (* / ‡ for quoted cells, x for a
+    "×" cell) and from_scratch."""
+    hits = paper[(paper["table"] == table) & (paper["dataset"] == dataset) & (paper["method"] == method)]
+    exact = hits[hits["setting"].fillna("") == setting]
+    # a cell the paper merged across rows (e.g. SimCLR, which uses no OE, in Table III) has no setting
+    hits = exact if len(exact) else hits[hits["setting"].fillna("") == ""]
+    if len(hits) > 1:
+        hits = hits[hits["benchmark"] == benchmark]
+    if hits.empty:
+        return {"paper_value": math.nan, "paper_std": math.nan, "paper_source": "", "paper_mark": "", "from_scratch": math.nan}
+    h = hits.iloc[0]
+    return {"paper_value": h["value"], "paper_std": h["std"], "paper_source": h["source"],
+            "paper_mark": "x" if h.get("mark") == "x" else _MARKS.get(h["source"], ""), "from_scratch": h.get("from_scratch")}
