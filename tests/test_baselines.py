@@ -1,0 +1,69 @@
+"""Every baseline method trained for real by the one engine on a small, trivially separable case: it finishes,
+resumes after an interruption exactly where an uninterrupted run would be, and ranks normal test images above
+anomalies. (Formulas are tested by hand in test_baseline_losses.py.)"""
+import pytest
+import torch
+
+from oecl_core.config import resolve_config
+from oecl_core.data import Split
+from oecl_core.runner import score_run
+from oecl_core.train import train
+
+BASELINES = ["hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi"]
+
+
+def separable_split(seed=0) -> Split:
+    """Normal: a bright L on a dark background (orientation visible, so rotations are recognisable), with noise.
+    Anomalies: uniform noise. OE: blocky colour noise (a different kind of non-normal image)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def normal(n):
+        x = torch.full((n, 3, 16, 16), 20.0)
+        x[:, :, 3:13, 3:6] = 230.0
+        x[:, :, 10:13, 3:12] = 230.0
+        return (x + 15 * torch.randn(x.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+
+    def noise(n):
+        return torch.randint(0, 256, (n, 3, 16, 16), generator=g, dtype=torch.uint8)
+
+    def blocks(n):
+        small = torch.randint(0, 256, (n, 3, 4, 4), generator=g).float()
+        return torch.nn.functional.interpolate(small, size=16).to(torch.uint8)
+
+    test = torch.cat([normal(24), noise(24)])
+    is_normal = torch.arange(48) < 24
+    return Split(train=normal(64), test=test, test_is_normal=is_normal, test_labels=(~is_normal).long(), oe=blocks(64),
+                 description="separable")
+
+
+def tiny_cfg(method, **kw):
+    settings = dict(epochs=4, batch_size=16, oe_batch_size=16, width=0.0625, log_samples=16, checkpoint_every=100,
+                    device="cpu")
+    if method in ("hsc", "bce", "focal", "dsad", "dsvdd"):
+        settings.update(width=1.0)  # eoe's CNN at full width is small; at 1/16 DSVDD needs more steps than 16
+    if method == "csi":
+        # at 1/16 width and 16 steps the mean training logit of a rotation can still be ~0 or negative, and CSI's
+        # weight 1 / mean logit then flips the shift term (as CSI's own code would): train a usable model instead
+        settings.update(n_aug=2, width=0.25)
+    return resolve_config("smoke", "digits", method, **{**settings, **kw})
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_baseline_trains_resumes_exactly_and_ranks_normal_images_higher(method, tmp_path, one_torch_thread):
+    cfg = tiny_cfg(method)
+    split = separable_split()
+    whole = train(cfg, split, tmp_path / "whole", progress=False)
+    assert whole.finished and len(whole.log) == cfg.epochs
+
+    stopped = train(cfg, split, tmp_path / "resumed", stop_after_epoch=2, progress=False)
+    assert not stopped.finished and stopped.epochs_done == 2
+    resumed = train(cfg, split, tmp_path / "resumed", progress=False)
+    assert resumed.finished
+    assert [r["loss"] for r in resumed.log] == [r["loss"] for r in whole.log]
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+    metrics = score_run(cfg, tmp_path / "whole", split=split, model=whole.model, progress=False)
+    (score_name, auroc), = metrics["auroc"].items()
+    assert auroc > 0.9, (method, score_name, auroc)
+    assert metrics["status"] == "ok" and not metrics["collapsed"]
