@@ -159,7 +159,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.benchmark in ("one_vs_rest", "leave_one_out") and not cfg.dataset.startswith("folder:"):
         check_class(get_dataset(cfg.dataset), cfg.cls)
     problems = []
-    if cfg.epochs < 1:
+    if cfg.epochs < (1 if get_method(cfg.method).trains else 0):
         problems.append(f"epochs must be >= 1 (got {cfg.epochs})")
     if cfg.batch_size < 2:
         problems.append(f"batch_size must be >= 2: NT-Xent needs negatives (got {cfg.batch_size})")

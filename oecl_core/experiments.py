@@ -105,9 +105,12 @@ def table_for_preset(table: dict, preset: str) -> dict:
 PAPER_RAN = "paper_ran"
 
 
-def column_runs(column: dict, paper_source: str) -> bool:
-    """Whether a table cell is trained here: the column's `run` (true / false / paper_ran) and the source of the
-    paper's number for the cell ("paper" = the authors' own run, "" = the paper has none, else quoted)."""
+def column_runs(column: dict, paper_source: str, preset: str) -> bool:
+    """Whether a table cell is trained here: the column's `run` (true / false / paper_ran), its `run_in` (the
+    presets it runs under, default all) and the source of the paper's number for the cell ("paper" = the
+    authors' own run, "" = the paper has none, else quoted)."""
+    if preset not in column.get("run_in", [preset]):
+        return False
     run = column.get("run", False)
     if run == PAPER_RAN:
         return paper_source in ("paper", "")
@@ -143,7 +146,7 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
             if column.get("run") and column["method"] not in METHODS:
                 raise ValueError(f"config: tables.{name}: column {column['method']!r} is marked run but no such method "
                                  f"is implemented; methods that run here: {', '.join(METHODS)}")
-            if column_runs(column, paper_source(name, row, column, bench)):
+            if column_runs(column, paper_source(name, row, column, bench), preset):
                 methods.append(column["method"])
         if not methods:
             continue  # a row of quoted numbers only

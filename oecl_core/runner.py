@@ -35,6 +35,8 @@ def split_for(cfg: RunConfig) -> Split:
 
 
 def load_trained(out_dir, cfg: RunConfig):
+    if not get_method(cfg.method).trains:
+        return build_network(cfg).to(resolve_device(cfg.device))
     path = Path(out_dir) / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint in {out_dir}: train this run first (python -m oecl_core train ...)")
@@ -62,13 +64,13 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     log = read_log(out_dir / "log.csv")
     collapsed = method.flags_collapse and is_collapsed(log)
     normal = split.test_is_normal.numpy()
-    change = conv_weight_change(model, cfg)
+    change = conv_weight_change(model, cfg) if method.from_scratch else None
     metrics = {
         "auroc": {name: auroc(values, normal) for name, values in scores.items()},
         "status": "collapsed" if collapsed else "ok",
         "collapsed": collapsed,
         "conv_weight_change": change,
-        "undertrained": change < UNDERTRAINED_CHANGE,
+        "undertrained": change is not None and change < UNDERTRAINED_CHANGE,
         "settings": cfg.to_dict(),
         "seed": cfg.seed,
         "split": {"description": split.description, "n_train": len(split.train), "n_oe": 0 if split.oe is None else len(split.oe),
@@ -83,7 +85,7 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     if collapsed:
         warnings.warn(f"{out_dir}: the run collapsed (mean ID feature norm fell to {log[-1]['norm_id']:.3g}, no longer "
                       "above the OE norm); its AUROCs are not meaningful and metrics.json says status=collapsed")
-    if change < UNDERTRAINED_CHANGE:
+    if metrics["undertrained"]:
         warnings.warn(f"{out_dir}: the convolution weights moved a median {100 * change:.2f}% from their initialisation "
                       f"(under {100 * UNDERTRAINED_CHANGE:.0f}%): the run is under-trained and metrics.json says "
                       "undertrained=true; raise the learning rate or the number of steps (see docs/fidelity.md)")

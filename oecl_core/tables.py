@@ -100,7 +100,7 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
             paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
             cell.update(paper_cell(paper, roman(name), paper_dataset, col.get("paper_method", col["method"]),
                                    setting, bench))
-            cell["run"] = column_runs(col, cell["paper_source"])
+            cell["run"] = column_runs(col, cell["paper_source"], preset)
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
             if not cell.get("oe"):

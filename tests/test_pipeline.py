@@ -39,13 +39,28 @@ def test_table1_paper_dry_run_plans_every_class_and_seed_without_data(tmp_path):
     out = snakemake(tmp_path, "-n", "table1")
     assert out.returncode == 0, out.stderr + out.stdout
     runs = planned_runs(out.stdout + out.stderr)
-    for method in ("simclr", "self_oecl", "oecl"):  # the methods Table I runs here
+    for method in ("simclr", "self_oecl", "oecl", "clip"):  # the paper's methods, and CLIP everywhere the paper ran it
         assert runs[("cifar10", method)] == 10 * 5
         assert runs[("imagenet30", method)] == 30 * 5
         assert runs[("dior", method)] == 19 * 5
         assert runs[("raabin", method)] == 5 * 5
-    assert sum(runs.values()) == 3 * 64 * 5
+    # the baselines the paper ran itself (no * / ‡): every DIOR and Raabin-WBC class and seed; quoted cells stay quoted
+    for method in ("hsc", "bce", "focal", "dsad", "gt_plus_oe", "bce_cl"):
+        assert runs[("dior", method)] == 19 * 5 and runs[("raabin", method)] == 5 * 5
+        assert runs[("cifar10", method)] == runs[("imagenet30", method)] == 0
+    for method in ("gt_plus", "csi"):  # DIOR's are quoted from PANDA (‡)
+        assert runs[("raabin", method)] == 5 * 5 and runs[("dior", method)] == 0
+    assert sum(runs.values()) == 4 * 64 * 5 + 6 * 24 * 5 + 2 * 5 * 5
     assert "prepare_dataset" in out.stdout  # data sets are planned for download / preparation
+
+
+def test_smoke_table1_measures_every_from_scratch_baseline_and_quotes_clip(tmp_path):
+    out = snakemake(tmp_path, "-n", "table1", config=repo_config(preset="smoke"))
+    assert out.returncode == 0, out.stderr + out.stdout
+    runs = planned_runs(out.stdout + out.stderr)
+    assert set(runs) == {("digits", m) for m in ("simclr", "self_oecl", "oecl", "hsc", "bce", "focal", "dsad",
+                                                  "gt_plus", "gt_plus_oe", "csi")}
+    assert all(n == 5 for n in runs.values())  # digits 0-4
 
 
 @pytest.mark.parametrize("preset", ["paper", "smoke", "official"])

@@ -1,6 +1,7 @@
 """Method registry: a new method is one module with a Method subclass, added here."""
 from .align_uniform import AlignUniform, AlignUniformRaw
 from .base import Method, Views
+from .clip import BCECLIP, ZeroShotCLIP
 from .csi import CSI
 from .eoe import BCE, DSAD, DSVDD, HSC, Focal
 from .gt_plus import GTPlus, GTPlusOE
@@ -9,7 +10,7 @@ from .self_oecl import SelfOECL
 from .simclr import SimCLR
 
 METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw,
-                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI)}
+                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI, ZeroShotCLIP, BCECLIP)}
 
 
 def get_method(name: str) -> Method:

@@ -33,6 +33,10 @@ class Method:
     # contrastive methods; a baseline whose objective moves normal features towards the origin on purpose (HSC,
     # DSAD) would be flagged by mistake.
     flags_collapse: bool = True
+    trains: bool = True  # False: scored as built (zero-shot CLIP); its runs have 0 epochs and no checkpoint
+    # False for methods starting from pre-trained weights: the under-training check (how far the convolutions moved
+    # from their initialisation) only means something from a random initialisation
+    from_scratch: bool = True
     # None: the contrastive scores (s_mu, s_l2, ...), the table picks one. Otherwise the one score the method
     # defines, under this name in metrics.json, which every table reads for this method.
     primary_score: str | None = None
