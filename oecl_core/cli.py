@@ -140,14 +140,17 @@ def _image_paths(items: list[str]) -> list[Path]:
 
 def cmd_predict(args) -> int:
     from .augment import SimCLRAugment
-    from .models import build_model
-    from .scores import feature_stats
     from .device import resolve_device
+    from .methods import get_method
+    from .scores import feature_stats
+    from .train import build_network
 
     state = torch.load(args.model, map_location="cpu", weights_only=False)
     cfg = RunConfig.from_dict(state["config"])
-    model = build_model(cfg.stem, cfg.width).to(resolve_device(args.device or "auto"))
+    model = build_network(cfg).to(resolve_device(args.device or "auto"))
     model.load_state_dict(state["model"])
+    method = get_method(cfg.method)
+    method.configure(cfg)
     paths = _image_paths(args.images)
     arrays = []
     for p in paths:
@@ -156,9 +159,16 @@ def cmd_predict(args) -> int:
         except OSError as err:
             raise ValueError(f"cannot read {p} as an image ({err}); remove it or convert it") from None
     images = torch.from_numpy(np.stack(arrays))
-    n_aug = cfg.n_aug if args.n_aug is None else args.n_aug
-    stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug, seed=cfg.seed,
-                          image_size=cfg.image_size)
+    if method.primary_score:  # a baseline has one score of its own
+        if method.name == "csi":
+            raise ValueError("the CSI score is computed against the training images: score the run with "
+                             "`python -m oecl_core score --run RUN_FOLDER` instead")
+        args.score = method.primary_score
+        stats = method.score(model, images, cfg)
+    else:
+        n_aug = cfg.n_aug if args.n_aug is None else args.n_aug
+        stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug,
+                              seed=cfg.seed, image_size=cfg.image_size)
     if args.score not in stats:
         raise ValueError(f"score {args.score} needs --n-aug > 0")
     buf = io.StringIO()

@@ -134,14 +134,16 @@ def _emphasis(cells: pd.DataFrame) -> dict:
 def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Column headers and body rows shared by the LaTeX and Markdown renderers."""
     marks = _emphasis(cells)
-    columns = []
-    for _, group in cells.groupby("col", sort=True):
-        columns.append({"label": group["column"].iloc[0], "run": bool(group["run"].iloc[0])})
+    columns, measured = [], {}
+    for col, group in cells.groupby("col", sort=True):
+        # a column is measured if any of its cells is (run: paper_ran measures only where the paper ran the method)
+        measured[col] = bool(group["run"].any())
+        columns.append({"label": group["column"].iloc[0], "run": measured[col]})
     rows = []
     for row_label, group in cells.groupby("row", sort=False):
         out = []
         for i, c in group.iterrows():
-            ours = None
+            ours = "--" if measured[c["col"]] else None  # a quoted cell of a measured column: not run here
             if c["run"]:
                 ours = _fmt(c["ours_mean"], c["ours_std"])
                 if c.get("collapsed_runs", 0):
@@ -152,7 +154,9 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
             diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
             if diff != "--" and c["difference"] > 0:
                 diff = "+" + diff
-            out.append({"ours": ours, "paper": paper, "diff": diff, "emph": marks.get(i, set())})
+            # the emphasis goes on the value the row's ranking used: ours where run, else the paper's
+            out.append({"ours": ours, "paper": paper, "diff": diff, "emph": marks.get(i, set()),
+                        "emph_on": "ours" if c["run"] else "paper"})
         rows.append({"label": row_label, "cells": out})
     return columns, rows
 
@@ -191,7 +195,7 @@ _ENV = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _ENV.filters["latex"] = _latex_escape
-_ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which == "ours" or c["ours"] is None else set())
+_ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which == c["emph_on"] else set())
 
 
 def render_latex(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
@@ -215,20 +219,14 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
     for r in rows:
         cells_md = [r["label"]]
         for c, col in zip(r["cells"], columns):
-            ours = c["ours"]
-            if col["run"]:
-                if "bold" in c["emph"]:
-                    ours = f"**{ours}**"
-                if "underline" in c["emph"]:
-                    ours = f"<u>{ours}</u>"
-                cells_md += [ours, c["paper"], c["diff"]]
-            else:
-                paper = c["paper"]
-                if "bold" in c["emph"]:
-                    paper = f"**{paper}**"
-                if "underline" in c["emph"]:
-                    paper = f"<u>{paper}</u>"
-                cells_md.append(paper)
+            shown = dict(c)
+            text = shown[c["emph_on"]]
+            if "bold" in c["emph"]:
+                text = f"**{text}**"
+            if "underline" in c["emph"]:
+                text = f"<u>{text}</u>"
+            shown[c["emph_on"]] = text
+            cells_md += [shown["ours"], shown["paper"], shown["diff"]] if col["run"] else [shown["paper"]]
         lines.append("| " + " | ".join(cells_md) + " |")
     notes = oe_notes(cells)
     if notes:

@@ -499,7 +499,7 @@ def test_list_prints_data_sets_methods_and_presets(capsys):
     assert "digits" in lines["data sets"]
     assert [m.strip() for m in lines["methods"].split(",")] == [
         "simclr", "oecl", "self_oecl", "align_uniform", "align_uniform_raw",
-        "hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi"]
+        "hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi", "clip", "bce_cl"]
     assert [p.strip() for p in lines["presets"].split(",")] == ["paper", "official", "smoke"]
     assert "sample_photos" in lines["OE"] and "none" in lines["OE"]
     for word in LISTED:
@@ -519,3 +519,16 @@ def test_module_entry_point_runs_list(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error: unknown method 'bogus'" in proc.stderr
+
+
+def test_run_and_predict_with_a_baseline_use_its_network_and_own_score(tmp_path, capsys):
+    out = tmp_path / "hsc"
+    args = [a if a != "oecl" else "hsc" for a in _digits_args("run", out)]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["auroc"]) == {"exp_neg_d"} and metrics["settings"]["optimizer"] == "adam"
+    capsys.readouterr()
+    images = _write_images(tmp_path / "imgs", _disk, 2, seed=1, prefix="disk")
+    assert main(["predict", "--model", str(out / "checkpoint.pt"), *map(str, images), "--device", "cpu"]) == 0
+    rows = _read_scores(capsys.readouterr().out)
+    assert len(rows) == 2 and all(0 < float(s) <= 1 for _, s in rows)  # exp(-d(z)) lies in (0, 1]

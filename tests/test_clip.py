@@ -78,3 +78,21 @@ def test_weights_are_checksummed_at_first_use_and_a_changed_file_is_refused(tmp_
     weights.write_bytes(b"tampered or truncated")
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
         clip_method.clip_backbone()
+
+
+def test_prompts_per_benchmark_and_the_multi_prompt_loss_by_hand():
+    from oecl_core.methods.clip import BCECLIP, normal_class_names
+
+    names = [str(d) for d in range(10)]
+    one = resolve_config("smoke", "digits", "bce_cl", cls=3)
+    assert normal_class_names(one) == ["3"]
+    loo = resolve_config("smoke", "digits", "bce_cl", cls=3, benchmark="leave_one_out")
+    assert normal_class_names(loo) == [n for n in names if n != "3"]
+    with pytest.raises(ValueError, match="few_shot"):
+        normal_class_names(resolve_config("smoke", "digits", "bce_cl", cls=-1, benchmark="few_shot"))
+    z = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, -1.0], [1.0, 1.0, 1.0]])  # 2 normal prompts + "something"
+    is_oe = torch.tensor([False, False, True])
+    log_p = torch.log_softmax(z, dim=1)
+    expected = (-max(log_p[0, 0], log_p[0, 1]) - max(log_p[1, 0], log_p[1, 1]) - log_p[2, 2]) / 3
+    assert BCECLIP().objective(z, is_oe).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert BCECLIP().normality(None, z).tolist() == pytest.approx((1 - torch.softmax(z, dim=1)[:, 2]).tolist())

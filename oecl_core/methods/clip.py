@@ -1,10 +1,11 @@
 """CLIP baselines as eoe runs them (liznerski/eoe @11054e4, src/eoe/training/clip.py, main/train_clip_*.py):
 `clip` (zero-shot) and `bce_cl` (BCE-CL: CLIP's image encoder fine-tuned with outlier exposure).
 
-Two prompts, "a photo of a {class name}" and "a photo of something"; an image's logits are 100 x the cosine of
-its CLIP embedding to each prompt's (text features computed once and frozen). Score: the softmax probability of
-the class prompt (eoe's anomaly score is that of "something"). BCE-CL minimises the two-way cross-entropy: the
-class prompt for normal images, "something" for OE images, 1:1 batches. Weights: OpenAI's ViT-B/32 through
+Prompts "a photo of a {class name}", one per normal class, and "a photo of something"; an image's logits are
+100 x the cosine of its CLIP embedding to each prompt's (text features computed once and frozen). Score:
+1 - the softmax probability of "something" (eoe's anomaly score); with one normal class, the probability of the
+class prompt. BCE-CL minimises the cross-entropy: the likeliest normal prompt for normal images, "something" for
+OE images, 1:1 batches. Weights: OpenAI's ViT-B/32 through
 open_clip (a maintained package), downloaded at first use into open_clip's cache, whose sha256 is recorded there
 at first use and checked on every later load. Tests use a small randomly initialised CLIP and never download.
 """
@@ -46,13 +47,15 @@ def clip_backbone():
 
 
 class ClipPromptNet(nn.Module):
-    """CLIP's image encoder and the frozen, l2-normalised embeddings of the two prompts: images in [0, 1] (any size,
-    resized bicubically to CLIP's input as CLIP's preprocessing does) -> the two prompt logits, (B, 2)."""
+    """CLIP's image encoder and the frozen, l2-normalised embeddings of the prompts, one "a photo of a {name}" per
+    normal class and "a photo of something" last: images in [0, 1] (any size, resized bicubically to CLIP's input
+    as CLIP's preprocessing does) -> the prompt logits, (B, K + 1)."""
 
-    def __init__(self, clip_model, tokenizer, input_size: int, class_name: str):
+    def __init__(self, clip_model, tokenizer, input_size: int, class_names):
         super().__init__()
+        names = [class_names] if isinstance(class_names, str) else list(class_names)
         with torch.no_grad():
-            text = clip_model.encode_text(tokenizer([p.format(class_name) for p in PROMPTS]))
+            text = clip_model.encode_text(tokenizer([PROMPTS[0].format(n) for n in names] + [PROMPTS[1]]))
         self.register_buffer("text", F.normalize(text.float(), dim=1))
         self.visual = clip_model.visual  # the text tower is dropped: its features are fixed
         self.input_size = input_size
@@ -66,16 +69,25 @@ class ClipPromptNet(nn.Module):
         return LOGIT_SCALE * image @ self.text.t()
 
 
-def class_name(cfg) -> str:
+def normal_class_names(cfg) -> list[str]:
+    """The names of a run's normal classes, one prompt each (eoe: one per normal class in leave-one-out)."""
     from ..data import get_dataset
 
-    return get_dataset(cfg.dataset).classes()[cfg.cls]
+    names = get_dataset(cfg.dataset).classes()
+    if cfg.benchmark == "one_vs_rest":
+        return [names[cfg.cls]]
+    if cfg.benchmark == "leave_one_out":
+        return [n for i, n in enumerate(names) if i != cfg.cls]
+    if cfg.benchmark == "unlabeled":
+        return list(names)
+    raise ValueError(f"the CLIP baselines name the normal classes in their prompts; benchmark {cfg.benchmark!r} has no "
+                     "such list here (one_vs_rest, leave_one_out and unlabeled do)")
 
 
 class BCECLIP(EoeObjective):
     """BCE-CL: eoe's CLIP objective trained with OE (train_clip_cifar.py / train_clip_imagenet.py)."""
     name = "bce_cl"
-    primary_score = "p_class_prompt"
+    primary_score = "p_class_prompt"  # 1 - p("something")
     from_scratch = False
 
     def preset_settings(self, preset, image_size):
@@ -87,7 +99,7 @@ class BCECLIP(EoeObjective):
 
     def network(self, cfg):
         model, tokenizer, size = clip_backbone()
-        return ClipPromptNet(model, tokenizer, size, class_name(cfg))
+        return ClipPromptNet(model, tokenizer, size, normal_class_names(cfg))
 
     def on_start(self, model, train_images, cfg):
         pass  # CLIP normalises with its own statistics
@@ -100,10 +112,12 @@ class BCECLIP(EoeObjective):
         return CropFlipAugment(cfg.image_size, pad=max(1, round(4 * cfg.image_size / 32)), jitter=0.01, noise=0.001)
 
     def objective(self, z, is_oe):
-        return F.cross_entropy(z, is_oe.long())
+        # normal: -log of the likeliest normal prompt's probability; OE: -log p("something") (eoe training/clip.py)
+        log_p = F.log_softmax(z, dim=1)
+        return torch.where(is_oe.to(z.device), -log_p[:, -1], -log_p[:, :-1].max(dim=1).values).mean()
 
     def normality(self, model, z):
-        return F.softmax(z, dim=1)[:, 0]
+        return 1 - F.softmax(z, dim=1)[:, -1]  # eoe's anomaly score is p("something")
 
 
 class ZeroShotCLIP(BCECLIP):
