@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..augment import CropFlipAugment, to_float
+from ..augment import CropFlipAugment
 from .base import Views
 from .eoe import EoeObjective
 

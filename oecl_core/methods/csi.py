@@ -15,7 +15,6 @@ w_shi_k = 1 / mean l_k; score = 1/4 sum_k [w_sim_k * max_m <z_k(x), unit(z_k(tra
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,7 +23,6 @@ from ..augment import SimCLRAugment, rotate90, to_float
 from ..device import autocast
 from ..losses import nt_xent
 from ..models import HeadsNet, ResNet18
-from ..scores import center_crop
 from .base import Method, Views
 
 PROJ_DIM = 128

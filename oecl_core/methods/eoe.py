@@ -9,7 +9,6 @@ docs/methods.md traces every setting to its file.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..augment import CropFlipAugment, to_float
