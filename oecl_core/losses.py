@@ -22,6 +22,20 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     return F.cross_entropy(logits, positives)
 
 
+def supcon(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, L_out): over the 2B views, anchor i's positives P(i) are
+    every other view with its label; loss = mean over anchors of -1/|P(i)| sum_p log softmax_{a != i}(z_i . z_a / t)_p
+    on l2-normalised projections. With every label distinct it is nt_xent."""
+    if z1.shape != z2.shape or z1.dim() != 2 or len(labels) != len(z1):
+        raise ValueError(f"z1, z2 must be (B, D) and labels (B,); got {tuple(z1.shape)}, {tuple(z2.shape)}, {tuple(labels.shape)}")
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    y = torch.cat([labels, labels]).to(z.device)
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    log_prob = F.log_softmax((z @ z.t() / temperature).masked_fill(self_mask, float("-inf")), dim=1)
+    positives = (y[:, None] == y[None, :]) & ~self_mask
+    return -(log_prob.masked_fill(~positives, 0).sum(dim=1) / positives.sum(dim=1)).mean()
+
+
 def mean_norm(z: torch.Tensor) -> torch.Tensor:
     """mean_i ||z[i]||_2 (un-squared): the OE penalty of eq. (7)."""
     return z.float().norm(dim=1).mean()

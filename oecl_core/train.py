@@ -189,11 +189,13 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
     return state
 
 
-def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float):
+def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None):
     """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
-    the method's loss. Returns the detached loss (no host sync) and the number of views forwarded."""
+    the method's loss (its targets: the ID labels y_id for a supervised method, else what the views carry).
+    Returns the detached loss (no host sync) and the number of views forwarded."""
     device = x_id.device
     views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
+    targets = y_id if y_id is not None else views.targets
     parts = [v for v in (views.id1, views.id2, views.oe) if v is not None]
     inputs = torch.cat(parts)
     if device.type == "cuda":
@@ -203,7 +205,7 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     n1, n2 = len(views.id1), 0 if views.id2 is None else len(views.id2)
     z2 = z[n1:n1 + n2] if views.id2 is not None else None
     z_oe = z[n1 + n2:] if views.oe is not None else None
-    loss = method.loss(z[:n1], z2, z_oe, alpha, temperature, targets=views.targets)
+    loss = method.loss(z[:n1], z2, z_oe, alpha, temperature, targets=targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -227,6 +229,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         # an OE pool that is empty by construction (few-shot with k = 0): the OE term has nothing to act on
         print(f"{out_dir}: the OE pool is empty (0 images), so the OE term is zero and the run trains SimCLR", file=sys.stderr)
         needs_oe = False
+    if method.needs_train_labels and split.train_labels is None:
+        raise ValueError(f"method {cfg.method} learns from class labels, but benchmark {cfg.benchmark} gives its training "
+                         "images none; use the unlabeled benchmark (all classes of the data set are normal, Table VIII)")
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
@@ -248,6 +253,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     saved_epoch = start_epoch
 
     train_images = split.train.to(device)
+    train_labels = split.train_labels.to(device) if method.needs_train_labels else None
     oe_images = split.oe.to(device) if needs_oe else None
     if state is None:
         method.on_start(model, train_images, cfg)
@@ -286,9 +292,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier,
                               cfg.lr_milestones if cfg.lr_schedule == "multistep" else None)
             set_lr(optimizer, lr)
-            x_id = train_images[order[step * batch:(step + 1) * batch]]
+            ids = order[step * batch:(step + 1) * batch]
+            x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
             x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
-            loss, n_inputs = training_step(model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha, cfg.temperature)
+            loss, n_inputs = training_step(model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha, cfg.temperature,
+                                           y_id)
             step_losses.append(loss)
         # One host sync per epoch, not per step; a bad step still gets named.
         losses = torch.stack(step_losses).float().cpu()

@@ -135,3 +135,21 @@ def test_csi_score_matches_the_formula_on_hand_made_features(monkeypatch):
             best = max((qz[k, i] @ (tz[k, m] / tz[k, m].norm())).item() for m in range(5))
             total += w_sim.item() * best + w_shi.item() * ql[k, i].item()
         assert scores[i] == pytest.approx(total / 4, rel=1e-5)
+
+
+def test_supcon_matches_the_formula_and_is_nt_xent_when_every_label_differs():
+    from oecl_core.losses import supcon
+
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    labels = torch.tensor([0, 1, 0, 2])
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    y = torch.cat([labels, labels])
+    total = 0.0
+    for i in range(8):
+        others = [a for a in range(8) if a != i]
+        denom = math.log(sum(math.exp(z[i] @ z[a] / 0.5) for a in others))
+        pos = [p for p in others if y[p] == y[i]]
+        total += -sum((z[i] @ z[p]).item() / 0.5 - denom for p in pos) / len(pos)
+    assert supcon(z1, z2, labels, 0.5).item() == pytest.approx(total / 8, rel=1e-5)
+    assert supcon(z1, z2, torch.arange(4), 0.5).item() == pytest.approx(nt_xent(z1, z2, 0.5).item(), rel=1e-6)

@@ -67,3 +67,17 @@ def test_baseline_trains_resumes_exactly_and_ranks_normal_images_higher(method, 
     (score_name, auroc), = metrics["auroc"].items()
     assert auroc > 0.9, (method, score_name, auroc)
     assert metrics["status"] == "ok" and not metrics["collapsed"]
+
+
+@pytest.mark.parametrize("method", ["supclr", "supclr_oe"])
+def test_supclr_learns_from_labels_and_refuses_a_benchmark_without_them(method, tmp_path, one_torch_thread):
+    split = separable_split()
+    with pytest.raises(ValueError, match="class labels"):
+        train(tiny_cfg(method), split, tmp_path / "nolabels", progress=False)
+    labelled = Split(split.train, split.test, split.test_is_normal, split.test_labels, split.oe,
+                     train_labels=torch.arange(len(split.train)) % 2)
+    cfg = tiny_cfg(method, warmup_epochs=1)
+    result = train(cfg, labelled, tmp_path / "run", progress=False)
+    assert result.finished and all(r["loss"] == r["loss"] for r in result.log)
+    metrics = score_run(cfg, tmp_path / "run", split=labelled, model=result.model, progress=False)
+    assert {"s_mu", "s_l2"} <= set(metrics["auroc"])

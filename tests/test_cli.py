@@ -499,7 +499,7 @@ def test_list_prints_data_sets_methods_and_presets(capsys):
     assert "digits" in lines["data sets"]
     assert [m.strip() for m in lines["methods"].split(",")] == [
         "simclr", "oecl", "self_oecl", "align_uniform", "align_uniform_raw",
-        "hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi", "clip", "bce_cl"]
+        "hsc", "bce", "focal", "dsad", "dsvdd", "gt_plus", "gt_plus_oe", "csi", "clip", "bce_cl", "supclr", "supclr_oe"]
     assert [p.strip() for p in lines["presets"].split(",")] == ["paper", "official", "smoke"]
     assert "sample_photos" in lines["OE"] and "none" in lines["OE"]
     for word in LISTED:

@@ -27,6 +27,7 @@ class BenchmarkData:
     oe: torch.Tensor | None = None  # OE images drawn from the data set itself (few-shot, near OE)
     oe_classes: tuple[int, ...] = ()  # the data set's classes the OE images come from
     note: str = ""
+    train_labels: torch.Tensor | None = None  # class labels of the training images, where they span several classes
 
 
 class OEOverlapError(ValueError):
@@ -65,7 +66,9 @@ def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: Image
     images = torch.cat([test.images, anomaly_test.images])
     labels = torch.cat([test.labels, -1 - anomaly_test.labels])
     is_normal = torch.cat([torch.ones(len(test), dtype=torch.bool), torch.zeros(len(anomaly_test), dtype=torch.bool)])
-    return BenchmarkData(train.images, images, is_normal, labels, note="unlabeled: every training image is normal")
+    # the labels are not used by the unlabeled methods; supervised contrastive learning (Table VIII) reads them
+    return BenchmarkData(train.images, images, is_normal, labels, note="unlabeled: every training image is normal",
+                         train_labels=train.labels)
 
 
 def class_sizes(labels: torch.Tensor, n_classes: int) -> list[int]:

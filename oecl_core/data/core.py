@@ -45,6 +45,7 @@ class Split:
     test_labels: torch.Tensor  # original class of each test image
     oe: torch.Tensor | None  # uint8 OE pool, or None
     description: str = ""
+    train_labels: torch.Tensor | None = None  # class of each training image (only for supervised methods)
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

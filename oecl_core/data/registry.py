@@ -207,11 +207,13 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
         pool = data.oe
     else:
         pool = load_oe(oe_name, size, seed)
-    normal_train = data.train
+    normal_train, train_labels = data.train, data.train_labels
     if train_size and benchmark != "diminishing":
         if train_size > len(normal_train):
             raise ValueError(f"train_size {train_size} exceeds the {len(normal_train)} normal training images")
-        normal_train = normal_train[subsample(len(normal_train), train_size, seed)]
+        keep = subsample(len(normal_train), train_size, seed)
+        normal_train = normal_train[keep]
+        train_labels = None if train_labels is None else train_labels[keep]
     if oe_count and pool is not None:
         if oe_count > len(pool):
             raise ValueError(f"oe_count {oe_count} exceeds the {len(pool)} images of OE {oe_name!r}")
@@ -223,4 +225,5 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
         test_labels=data.test_labels,
         oe=pool,
         description=f"{dataset} {benchmark} ({data.note}), OE {oe_name}" + (f" x {oe_count}" if oe_count else ""),
+        train_labels=train_labels,
     )

@@ -8,9 +8,11 @@ from .gt_plus import GTPlus, GTPlusOE
 from .oecl import OECL
 from .self_oecl import SelfOECL
 from .simclr import SimCLR
+from .supclr import SupCLR, SupCLROE
 
 METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw,
-                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI, ZeroShotCLIP, BCECLIP)}
+                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI, ZeroShotCLIP, BCECLIP,
+                                                       SupCLR, SupCLROE)}
 
 
 def get_method(name: str) -> Method:

@@ -37,6 +37,7 @@ class Method:
     # False for methods starting from pre-trained weights: the under-training check (how far the convolutions moved
     # from their initialisation) only means something from a random initialisation
     from_scratch: bool = True
+    needs_train_labels: bool = False  # True: the loss's targets are the class labels of the ID batch (SupCLR)
     # None: the contrastive scores (s_mu, s_l2, ...), the table picks one. Otherwise the one score the method
     # defines, under this name in metrics.json, which every table reads for this method.
     primary_score: str | None = None
