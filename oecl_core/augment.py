@@ -206,7 +206,9 @@ def crop_batch(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, heig
     rows = (top.view(-1, 1) + torch.arange(height, device=images.device)).view(b, height, 1)
     cols = (left.view(-1, 1) + torch.arange(width, device=images.device)).view(b, 1, width)
     out = images[torch.arange(b, device=images.device).view(b, 1, 1), :, rows, cols]  # (B, H, W, C)
-    return out.permute(0, 3, 1, 2)
+    # contiguous NCHW: the permuted view has channels-last strides, and PyTorch's CPU convolution backward
+    # corrupted memory on such an input at 224 px (torch 2.14.1, "double free or corruption")
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 class CropFlipAugment:

@@ -81,3 +81,22 @@ def test_supclr_learns_from_labels_and_refuses_a_benchmark_without_them(method, 
     assert result.finished and all(r["loss"] == r["loss"] for r in result.log)
     metrics = score_run(cfg, tmp_path / "run", split=labelled, model=result.model, progress=False)
     assert {"s_mu", "s_l2"} <= set(metrics["auroc"])
+
+
+@pytest.mark.parametrize("method", ["hsc", "bce", "dsvdd", "gt_plus", "gt_plus_oe", "csi"])
+def test_224_px_paths_train_and_score(method, tmp_path, one_torch_thread):
+    """The 224-px variants (eoe's CBAM ResNet-18 and random 224 crops of 256-px images, GT+'s translation heads and
+    36-transformation score, CSI with the ImageNet stem) on a few random images: one epoch, finite scores."""
+    g = torch.Generator().manual_seed(0)
+    img = lambda n: torch.randint(0, 256, (n, 3, 256, 256), generator=g, dtype=torch.uint8)  # noqa: E731
+    split = Split(img(8), img(6), torch.arange(6) < 3, torch.zeros(6, dtype=torch.long), img(8), description="224 px")
+    cfg = resolve_config("paper", "dior", method, epochs=1, batch_size=4, oe_batch_size=4, width=0.0625, n_aug=1,
+                         log_samples=4, device="cpu")
+    assert cfg.image_size == 224 and cfg.stored_size == 256
+    result = train(cfg, split, tmp_path, progress=False)
+    assert result.finished
+    metrics = score_run(cfg, tmp_path, split=split, model=result.model, progress=False)
+    (name, auroc), = metrics["auroc"].items()
+    assert 0.0 <= auroc <= 1.0
+    if method.startswith("gt_plus"):
+        assert result.model(torch.rand(2, 3, 224, 224)).shape == (2, 10)  # tx (3), ty (3), rotation (4)
