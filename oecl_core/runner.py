@@ -12,7 +12,7 @@ import torch
 
 from .config import RunConfig
 from .data import Split, build_split
-from .io import write_json
+from .io import run_lock, write_json
 from .metrics import auroc
 from .methods import get_method
 from .progress import Progress
@@ -93,10 +93,13 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
 
 
 def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_after_epoch: int | None = None) -> dict | None:
-    """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early."""
+    """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early.
+    One process at a time per run folder: a second one waits for the first (io.run_lock), then resumes."""
     split = split_for(cfg)
-    result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
-    if not result.finished:
-        print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume", file=sys.stderr)
-        return None
-    return score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)
+    with run_lock(out_dir, ", then resuming from its checkpoint"):
+        result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
+        if not result.finished:
+            print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume",
+                  file=sys.stderr)
+            return None
+        return score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)

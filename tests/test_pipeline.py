@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 TARGETS = [f"table{i}" for i in range(1, 10)] + [f"fig{i}" for i in range(1, 9)] + ["report"]
 
 
-def snakemake(tmp_path, *args, config=None):
+def snakemake_command(tmp_path, *args, config=None) -> list[str]:
     # targets before --configfile / --config, which take several values
     cmd = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2"]
     if config is not None:
@@ -21,7 +21,11 @@ def snakemake(tmp_path, *args, config=None):
         cmd += ["--configfile", str(path)]
     else:
         cmd += ["--configfile", str(REPO / "config.yaml")]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    return cmd
+
+
+def snakemake(tmp_path, *args, config=None):
+    return subprocess.run(snakemake_command(tmp_path, *args, config=config), capture_output=True, text=True, cwd=REPO)
 
 
 def repo_config(**changes):
@@ -118,6 +122,45 @@ def test_tiny_table_runs_resumes_and_reruns_as_a_no_op(tmp_path):
     assert "digits" in md and "OECL" in md
     again = snakemake(tmp_path, "table1", config=config)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_killed_driver_leaves_an_orphan_job_and_the_rerun_gives_the_same_table(tmp_path):
+    """kill -9 of the Snakemake driver mid-table (a login session ending): its training job runs on as an orphan
+    and the next call refuses (a stale lock, or the orphan's outputs marked incomplete). README's recovery
+    (--unlock, then the same command with --rerun-incomplete) finishes the table; the rerun's job for the orphan's run waits for it (io.run_lock) and
+    resumes from its checkpoint. The table equals the one of an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    # runs long enough (about 15 s) that the orphans are still training when the rerun starts
+    spec = "one_vs_rest~epochs=100~n_aug=2~width=0.0625"
+    config = repo_config(preset="smoke", tables={"table1": {**TINY, "rows": [{**TINY["rows"][0], "benchmark": spec}]}})
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    reference.mkdir()
+    killed.mkdir()
+    assert snakemake(reference, "table1", config=config).returncode == 0
+
+    driver = subprocess.Popen(snakemake_command(killed, "table1", "--cores", "1", config=config), cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = killed / "results/smoke/runs"
+    deadline = time.monotonic() + 180
+    while not list(runs.glob("**/config.json")):  # the first training job has started
+        assert driver.poll() is None and time.monotonic() < deadline, "the driver ended before a job started"
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+    refused = snakemake(killed, "table1", config=config)  # a stale lock, or (Snakemake 9.27) incomplete outputs
+    said = (refused.stdout + refused.stderr).lower()
+    assert refused.returncode != 0 and ("locked" in said or "incomplete" in said)
+    assert snakemake(killed, "--unlock", config=config).returncode == 0
+    rerun = snakemake(killed, "table1", "--rerun-incomplete", config=config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    table = "results/smoke/tables/table1.md"
+    assert (killed / table).read_text() == (reference / table).read_text()
+    logs = [p.read_text() for p in (killed / "results/smoke/logs/train").glob("**/*.log")]
+    assert any("is working on this run" in log for log in logs), "no rerun job met a running orphan"
 
 
 def test_table_rendered_from_a_fixed_auc_csv_matches_the_expected_files(tmp_path):

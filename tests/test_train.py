@@ -189,3 +189,23 @@ def test_aug_stats_are_logged_when_asked(tmp_path):
 def test_self_oecl_logs_the_norm_of_its_rotated_oe(tmp_path):
     result = train(cfg(method="self_oecl", epochs=1), tiny_split(), tmp_path, progress=False)
     assert result.log[0]["norm_oe"] > 0  # the 180 / 270 degree rotations of the ID probes
+
+
+def test_run_lock_makes_a_second_process_wait_for_the_first(tmp_path, capfd):
+    import subprocess
+    import sys
+    import time
+
+    from oecl_core.io import run_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from oecl_core.io import run_lock\n"
+                               f"with run_lock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(2)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with run_lock(tmp_path):
+        waited = time.monotonic() - start
+    assert waited > 1.0  # granted only once the holder left its `with` after its 2 s
+    assert holder.wait(timeout=60) == 0
+    assert "is working on this run" in capfd.readouterr().err
+    assert "pid" in (tmp_path / ".lock").read_text()
