@@ -117,19 +117,22 @@ def column_runs(column: dict, paper_source: str, preset: str) -> bool:
     return bool(run)
 
 
-def paper_source(name: str, row: dict, column: dict, bench: str) -> str:
-    """The source of the paper's number in one cell of table `name` ("" where the paper has none)."""
-    from .reference import load_paper_tables, paper_cell, roman
+def table_paper_cell(paper, name: str, row: dict, column: dict, bench: str) -> dict:
+    """The paper's cell (reference.paper_cell: value, std, source ("" where the paper has none), mark) for one row
+    and column of table `name`, keyed by the row's and column's `setting`, `paper_dataset` and `paper_method`."""
+    from .reference import paper_cell, roman
 
     setting = "|".join(s for s in (row.get("setting", ""), column.get("setting", "")) if s)
     dataset = column.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
-    return paper_cell(load_paper_tables(), roman(name), dataset, column.get("paper_method", column["method"]),
-                      setting, bench)["paper_source"]
+    return paper_cell(paper, roman(name), dataset, column.get("paper_method", column["method"]), setting, bench)
 
 
 def table_runs(name: str, table: dict, preset: str) -> list[Run]:
     """Every run a table needs under a preset: rows x columns marked run x classes x seeds."""
+    from .reference import load_paper_tables
+
     t = table_for_preset(table, preset)
+    paper = load_paper_tables()
     seeds = t.get("seeds", [0])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise ValueError(f"config: tables.{name}.seeds must be a list of integers, got {seeds!r}")
@@ -146,7 +149,7 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
             if column.get("run") and column["method"] not in METHODS:
                 raise ValueError(f"config: tables.{name}: column {column['method']!r} is marked run but no such method "
                                  f"is implemented; methods that run here: {', '.join(METHODS)}")
-            if column_runs(column, paper_source(name, row, column, bench), preset):
+            if column_runs(column, table_paper_cell(paper, name, row, column, bench)["paper_source"], preset):
                 methods.append(column["method"])
         if not methods:
             continue  # a row of quoted numbers only

@@ -16,9 +16,9 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from .experiments import column_runs, parse_benchmark_spec, spec_for_method, table_for_preset
+from .experiments import column_runs, parse_benchmark_spec, spec_for_method, table_for_preset, table_paper_cell
 from .io import write_text
-from .reference import load_paper_tables, paper_cell, roman
+from .reference import load_paper_tables, roman
 
 METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
                  "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
@@ -92,14 +92,11 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
             "" if spec == t.get("benchmark") or "benchmark" not in row else f" ({BENCHMARK_LABELS.get(bench, spec)})")
         for col_index, col in enumerate(t.get("columns", [])):
             score = method_score(col["method"], col.get("score", t.get("score", "s_mu")))
-            setting = "|".join(s for s in (row.get("setting", ""), col.get("setting", "")) if s)
             run_spec = spec_for_method(spec, col["method"])
             cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
                     "col": col_index,
                     "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score}
-            paper_dataset = col.get("paper_dataset", row.get("paper_dataset", row["dataset"]))
-            cell.update(paper_cell(paper, roman(name), paper_dataset, col.get("paper_method", col["method"]),
-                                   setting, bench))
+            cell.update(table_paper_cell(paper, name, row, col, bench))
             cell["run"] = column_runs(col, cell["paper_source"], preset)
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))

@@ -19,7 +19,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import CropFlipAugment
-from .base import Views
 from .eoe import EoeObjective
 
 CLIP_ARCH, CLIP_TAG = "ViT-B-32-quickgelu", "openai"  # eoe: clip.load('ViT-B/32') (OpenAI's weights, QuickGELU)
@@ -42,8 +41,8 @@ def clip_backbone():
     path = Path(open_clip.download_pretrained(cfg, cache_dir=cache_dir))
     record_checksum(path)  # trust on first use; a changed file later raises ChecksumError
     model = open_clip.create_model(CLIP_ARCH, pretrained=str(path))
-    return model, open_clip.get_tokenizer(CLIP_ARCH), model.visual.image_size[0] if isinstance(
-        model.visual.image_size, (tuple, list)) else model.visual.image_size
+    size = model.visual.image_size  # an int or (height, width)
+    return model, open_clip.get_tokenizer(CLIP_ARCH), size[0] if isinstance(size, (tuple, list)) else size
 
 
 class ClipPromptNet(nn.Module):
@@ -128,6 +127,3 @@ class ZeroShotCLIP(BCECLIP):
 
     def preset_settings(self, preset, image_size):
         return dict(super().preset_settings(preset, image_size), epochs=0, alpha=0.0, oe="none")
-
-    def views(self, x_id, x_oe, augment, gen):
-        return Views(augment(x_id, gen), None, None)

@@ -151,9 +151,6 @@ class DSVDD(EoeObjective):
     def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         return dsvdd_loss(z1, self._center)
 
-    def views(self, x_id, x_oe, augment, gen):
-        return Views(augment(x_id, gen), None, None)
-
     def normality(self, model, z):
         return -(z - model.center).pow(2).sum(dim=1)
 

@@ -64,7 +64,7 @@ class GTPlus(Method):
 
     def network(self, cfg):
         if cfg.image_size > 64:
-            return HeadsNet(nn.Sequential(EoeResNet18(cfg.width, out_dim=2 * SHIFT_CLASSES + 4)), {"all": nn.Identity()})
+            return HeadsNet(EoeResNet18(cfg.width, out_dim=2 * SHIFT_CLASSES + 4), {"all": nn.Identity()})
         encoder = ResNet18(cfg.stem, cfg.width, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         return HeadsNet(encoder, {"rotation": nn.Linear(encoder.out_dim, 4)})
 

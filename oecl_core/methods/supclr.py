@@ -1,11 +1,9 @@
 """Table VIII: supervised contrastive learning (SupCLR; Khosla et al., "Supervised Contrastive Learning") on
 labelled CIFAR-10, and its OE extension, which the paper describes as OECL with SupCLR as the contrastive loss:
 the same views, network, optimiser and scores as OECL, with the labels deciding the positives. The temperature is
-the run's (0.5, OECL's); the paper states no other."""
-import torch
-
+the run's (0.5, OECL's); the paper states no other. Views are OECL's: without an OE pool (supclr) there are no
+OE views."""
 from ..losses import mean_norm, supcon
-from .base import Views
 from .oecl import OECL
 
 
@@ -13,9 +11,6 @@ class SupCLR(OECL):
     name = "supclr"
     uses_external_oe = False
     needs_train_labels = True
-
-    def views(self, x_id, x_oe, augment, gen):
-        return Views(augment(x_id, gen), augment(x_id, gen), None)
 
     def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
         loss = supcon(z1, z2, targets, temperature)
@@ -27,7 +22,3 @@ class SupCLR(OECL):
 class SupCLROE(SupCLR):
     name = "supclr_oe"
     uses_external_oe = True
-
-    def views(self, x_id, x_oe, augment, gen):
-        oe = None if x_oe is None else torch.cat([augment(x_oe, gen), augment(x_oe, gen)])
-        return Views(augment(x_id, gen), augment(x_id, gen), oe)
