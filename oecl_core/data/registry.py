@@ -227,3 +227,8 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
         description=f"{dataset} {benchmark} ({data.note}), OE {oe_name}" + (f" x {oe_count}" if oe_count else ""),
         train_labels=train_labels,
     )
+
+
+def is_prepared_set(name: str) -> bool:
+    """Whether `name` is read from <data root>/<name>/ (a prepared data set or OE set), i.e. needs `data prepare`."""
+    return name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared)
