@@ -219,19 +219,19 @@ def cmd_data(args) -> int:
         print(catalog.status_table(root))
         return 0
     if not args.name:
-        raise ValueError(f"`data {args.action}` needs a data set name; valid choices: {', '.join(sorted(catalog.PREPARERS))}")
-    catalog.check_name(args.name)
+        raise ValueError(f"`data {args.action}` needs a data set name; valid choices: {', '.join(sorted(catalog.SETS))}")
+    entry = catalog.entry(args.name)
     if args.action == "how":
-        print(catalog.INSTRUCTIONS.get(args.name, "downloaded automatically by `data prepare`"))
+        print(entry.instructions)
         return 0
     options = dict(item.split("=", 1) for item in args.option)
     options = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in options.items()}
-    manifest = catalog.prepare(args.name, root, force=args.force, **options)
+    manifest = catalog.prepare(args.name, root, force=args.force, local=args.source, **options)
     counts = ", ".join(f"{split}: {info['count']:,}" for split, info in manifest["splits"].items())
     print(f"{args.name} prepared in {catalog.prepared_dir(args.name, root)} ({counts}; {len(manifest['class_names'])} classes; "
           f"{len(manifest.get('skipped', []))} unreadable images skipped)")
     if args.name == "dior":
-        from .data.prepare_special import dior_count_report
+        from .data.sets.dior import dior_count_report
 
         print(dior_count_report(manifest))
     return 0
@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="data set name (for prepare / how)")
     p.add_argument("--root", default=None, help="data root (default: $OECL_DATA or ./data)")
     p.add_argument("--force", action="store_true", help="prepare again even if prepared")
+    p.add_argument("--from", dest="source", type=Path, default=None, metavar="PATH",
+                   help="prepare from an archive or folder you already have (no download)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="preparer option, e.g. --option count=50000 (repeatable)")
     p.set_defaults(fn=cmd_data)

@@ -49,7 +49,7 @@ from .config import RunConfig, resolve_config
 from .data import ImageSet, Split, get_dataset, load_oe
 from .data.core import IMAGE_SUFFIXES, list_images, read_image, resize_uint8
 from .data.prepared import default_data_root, is_prepared
-from .data.registry import CIFAR10_CLASSES
+from .data.sets.cifar import CLASSES as CIFAR10_CLASSES
 from .io import write_json, write_text
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 open_clip = pytest.importorskip("open_clip")
 
 from oecl_core.config import resolve_config  # noqa: E402
-from oecl_core.data.download import ChecksumError  # noqa: E402
+from oecl_core.data.fetch import ChecksumError  # noqa: E402
 from oecl_core.methods import clip as clip_method  # noqa: E402
 from oecl_core.runner import run_experiment, score_run  # noqa: E402
 from oecl_core.train import train  # noqa: E402

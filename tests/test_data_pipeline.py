@@ -1,5 +1,6 @@
 """Download -> verify -> prepare -> benchmark split -> training, through the real code paths, with an official-format
 CIFAR-10 archive served from a local HTTP server."""
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -12,9 +13,10 @@ import pytest
 from oecl_core.cli import main
 from oecl_core.config import resolve_config
 from oecl_core.data import build_split, catalog
-from oecl_core.data.download import ChecksumError, RemoteFile
+from oecl_core.data.fetch import ChecksumError, ManualDownloadRequired, RemoteFile
+from oecl_core.data.sets import SETS, cifar
 from oecl_core.runner import run_experiment
-from test_prepare_classic import CIFAR10_NAMES, add_member, py2_pickle
+from test_sets_32px import CIFAR10_NAMES, add_member, py2_pickle
 
 
 def write_cifar10_archive(path, per_batch=4, per_test=10):
@@ -45,9 +47,10 @@ def served(tmp_path):
 
 
 def point_cifar10_at(monkeypatch, url, md5):
-    monkeypatch.setitem(catalog.SOURCES, "cifar10", [RemoteFile("cifar-10-python.tar.gz", url, md5=md5)])
     # the preparer checks the published md5 of the real archive; our small archive has its own
-    monkeypatch.setitem(catalog.PREPARERS, "cifar10", functools.partial(catalog.PREPARERS["cifar10"], verify=False))
+    monkeypatch.setitem(SETS, "cifar10", dataclasses.replace(
+        SETS["cifar10"], sources=(RemoteFile("cifar-10-python.tar.gz", url, md5=md5),),
+        prepare=functools.partial(cifar.prepare_cifar10, verify=False)))
 
 
 def test_prepare_from_a_server_then_train(served, tmp_path, monkeypatch, capsys):
@@ -93,3 +96,64 @@ def test_unprepared_data_set_says_how_to_get_it(tmp_path, monkeypatch):
     assert resolve_config("paper", "raabin", "oecl", cls=4).cls == 4
     with pytest.raises(ValueError, match="4=neutrophil"):
         resolve_config("paper", "raabin", "oecl", cls=5)
+
+
+UNREACHABLE = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # nothing listens on port 9: any download would fail
+
+
+@pytest.mark.parametrize("give", ["archive", "folder"])
+def test_prepare_from_a_local_copy_needs_no_network(tmp_path, monkeypatch, give):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    name = "my-cifar.tar.gz" if give == "archive" else "cifar-10-python.tar.gz"
+    write_cifar10_archive(mine / name)
+    point_cifar10_at(monkeypatch, UNREACHABLE, hashlib.md5((mine / name).read_bytes()).hexdigest())
+    root = tmp_path / "data"
+    source = mine / name if give == "archive" else mine
+    assert main(["data", "prepare", "cifar10", "--root", str(root), "--from", str(source)]) == 0
+    link = root / "raw" / "cifar10" / "cifar-10-python.tar.gz"
+    assert link.is_symlink() and link.resolve() == (mine / name).resolve()
+    assert catalog.prepare("cifar10", root)["splits"]["train"]["count"] == 20
+
+
+def test_a_local_copy_is_checked_against_the_published_checksum(tmp_path, monkeypatch):
+    write_cifar10_archive(tmp_path / "cifar-10-python.tar.gz")
+    point_cifar10_at(monkeypatch, UNREACHABLE, "0" * 32)
+    with pytest.raises(ChecksumError, match="does not match the published"):
+        catalog.prepare("cifar10", tmp_path / "data", local=tmp_path / "cifar-10-python.tar.gz")
+    assert (tmp_path / "cifar-10-python.tar.gz").exists()  # the user's file is never deleted
+    assert not (tmp_path / "data" / "cifar10").exists()
+
+
+def test_prepare_from_an_extracted_folder(tmp_path):
+    from test_sets_224px import jpeg
+
+    mine = tmp_path / "Raabin"
+    for split in ("Train", "TestA"):
+        for c in ("Basophil", "Eosinophil", "Lymphocyte", "Monocyte", "Neutrophil"):
+            jpeg(mine / split / c / "1.jpg")
+    manifest = catalog.prepare("raabin", tmp_path / "data", local=mine, size=16, workers=1)
+    assert manifest["splits"]["train"]["count"] == 5 and manifest["splits"]["test"]["count"] == 5
+    assert (tmp_path / "data" / "raw" / "raabin" / "from").resolve() == mine.resolve()
+    assert not (tmp_path / "data" / "raw" / "raabin" / "Train.rar").exists()  # nothing was downloaded
+
+
+def test_prepare_from_a_missing_path_or_the_wrong_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        catalog.prepare("svhn", tmp_path / "data", local=tmp_path / "nowhere")
+    (tmp_path / "x.mat").write_bytes(b"")
+    with pytest.raises(ValueError, match="train_32x32.mat, test_32x32.mat"):
+        catalog.prepare("svhn", tmp_path / "data", local=tmp_path / "x.mat")
+
+
+def test_a_missing_manual_set_stops_with_its_instructions(tmp_path):
+    with pytest.raises(ManualDownloadRequired, match="image-net.org") as err:
+        catalog.prepare("imagenet1k", tmp_path / "data")
+    assert "--from PATH" in str(err.value)
+    assert not (tmp_path / "data" / "imagenet1k").exists()
+
+
+def test_status_lists_every_data_set(tmp_path, capsys):
+    assert main(["data", "status", "--root", str(tmp_path)]) == 0
+    names = {line.split()[0] for line in capsys.readouterr().out.splitlines()[3:]}
+    assert names == set(SETS) and {"mvtec", "dtd224", "imagenet1k", "cifar10"} <= names

@@ -7,6 +7,7 @@ Each builder is a pure function of in-memory image sets, so every protocol is te
     few_shot        the largest class is normal, k images of the next largest are the OE, every other class is an
                     unseen anomaly; the OE class is left out of the test set (Table IV)
     diminishing     a fixed union of normal classes, trained on n images; near OE from named classes (Fig. 3)
+    defects         category c is normal; its own defective test images are the anomalies (MVTec-AD, Table VII)
 Rule checked by every builder: the OE never contains a class that is an anomaly at test time.
 """
 from __future__ import annotations
@@ -71,6 +72,20 @@ def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: Image
                          train_labels=train.labels)
 
 
+def defects(train: ImageSet, test: ImageSet, cls: int, **_) -> BenchmarkData:
+    """A data set that comes with its own anomalies (MVTec-AD): the category's defect-free training images, tested
+    on the category's test images, of which the defective ones are the anomalies."""
+    if test.defective is None:
+        raise ValueError("the defects benchmark needs a data set whose test images are flagged defective (mvtec); "
+                         "this one has no defect flags: use one_vs_rest")
+    ok = train.labels == cls
+    if train.defective is not None:
+        ok &= ~train.defective
+    mine = test.labels == cls
+    return BenchmarkData(train.images[ok], test.images[mine], ~test.defective[mine], test.labels[mine],
+                         note=f"normal: defect-free {train.class_names[cls]}, anomalies: defective {train.class_names[cls]}")
+
+
 def class_sizes(labels: torch.Tensor, n_classes: int) -> list[int]:
     return torch.bincount(labels, minlength=n_classes).tolist()
 
@@ -118,5 +133,7 @@ def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=()
     return data
 
 
-BUILDERS = {"one_vs_rest": one_vs_rest, "leave_one_out": leave_one_out, "unlabeled": unlabeled,
+# The benchmarks whose runs are one per class of the data set (the class is the normal one, or the anomaly).
+PER_CLASS = ("one_vs_rest", "leave_one_out", "defects")
+BUILDERS = {"one_vs_rest": one_vs_rest, "leave_one_out": leave_one_out, "unlabeled": unlabeled, "defects": defects,
             "few_shot": few_shot, "diminishing": diminishing}

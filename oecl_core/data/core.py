@@ -17,6 +17,7 @@ class ImageSet:
     labels: torch.Tensor  # int64 (N,)
     class_names: list[str]
     paths: list[str] = field(default_factory=list)  # where the images came from, when read from disk
+    defective: torch.Tensor | None = None  # bool (N,): a data set's own anomalies (MVTec-AD's defective parts)
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
@@ -32,7 +33,8 @@ class ImageSet:
         if idx.dtype == torch.bool:
             idx = idx.nonzero().flatten()
         paths = [self.paths[i] for i in idx.tolist()] if self.paths else []
-        return ImageSet(self.images[idx], self.labels[idx], self.class_names, paths)
+        defective = None if self.defective is None else self.defective[idx]
+        return ImageSet(self.images[idx], self.labels[idx], self.class_names, paths, defective)
 
 
 @dataclass

@@ -3,6 +3,7 @@
     <root>/<name>/
         <split>_images.npy   uint8 (N, 3, H, W)    e.g. train_images.npy, test_images.npy, oe_images.npy
         <split>_labels.npy   int64 (N,)            class index into manifest["class_names"] (-1: unlabelled)
+        <split>_defective.npy  bool (N,), optional  the data set's own anomalies (MVTec-AD: defective parts)
         manifest.json        name, class_names, image_size, per split: count and counts per class,
                              sources: {file: {sha256 | md5: ...}}, skipped: [unreadable files], notes
 The manifest is written last (atomically), so a folder without one is an incomplete preparation.
@@ -34,7 +35,8 @@ def is_prepared(folder) -> bool:
 
 def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str],
                    sources: dict | None = None, skipped: list[str] | None = None, notes: str = "") -> dict:
-    """Writes each split's arrays, then the manifest. Arrays: images uint8 (N, 3, H, W), labels int64 (N,).
+    """Writes each split's arrays, then the manifest. Arrays: images uint8 (N, 3, H, W), labels int64 (N,), and
+    optionally a third, bool (N,): which images are defective (a data set that comes with its own anomalies).
 
     Preparation happens in a temporary sibling folder that replaces `folder` only when complete, so an
     interrupted preparation never leaves a folder that looks usable."""
@@ -44,7 +46,7 @@ def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.nda
     tmp.mkdir(parents=True)
     manifest = {"name": name, "class_names": list(class_names), "splits": {}, "sources": sources or {},
                 "skipped": list(skipped or []), "notes": notes}
-    for split, (images, labels) in splits.items():
+    for split, (images, labels, *defective) in splits.items():
         images, labels = np.asarray(images), np.asarray(labels, dtype=np.int64)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"{name}/{split}: images must be uint8 (N, 3, H, W), got {images.dtype} {images.shape}")
@@ -52,8 +54,15 @@ def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.nda
             raise ValueError(f"{name}/{split}: {len(images)} images but {len(labels)} labels")
         np.save(tmp / f"{split}_images.npy", images)
         np.save(tmp / f"{split}_labels.npy", labels)
+        if defective:
+            flags = np.asarray(defective[0], dtype=bool)
+            if flags.shape != labels.shape:
+                raise ValueError(f"{name}/{split}: {len(labels)} labels but {len(flags)} defect flags")
+            np.save(tmp / f"{split}_defective.npy", flags)
         counts = {class_names[c] if 0 <= c < len(class_names) else str(c): int((labels == c).sum()) for c in np.unique(labels)}
         manifest["splits"][split] = {"count": int(len(images)), "image_size": list(images.shape[2:]), "per_class": counts}
+        if defective:
+            manifest["splits"][split]["defective"] = int(flags.sum())
     write_json(tmp / MANIFEST, manifest)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
@@ -76,4 +85,6 @@ def load_prepared(folder, split: str) -> ImageSet:
         raise ValueError(f"{folder} has no split {split!r}; it has {', '.join(manifest['splits'])}")
     images = np.load(folder / f"{split}_images.npy")
     labels = np.load(folder / f"{split}_labels.npy")
-    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), manifest["class_names"])
+    flags = folder / f"{split}_defective.npy"
+    defective = torch.from_numpy(np.load(flags)) if flags.exists() else None
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), manifest["class_names"], defective=defective)

@@ -9,8 +9,10 @@ import torch
 
 from .core import ImageSet, Split, load_image_folder, resize_uint8
 from .prepared import default_data_root, is_prepared, load_prepared, read_manifest
-from .benchmarks import BUILDERS, OEOverlapError, subsample
+from .benchmarks import BUILDERS, PER_CLASS, OEOverlapError, subsample
 from .embedded import load_digits, load_sample_photo_crops
+from .prep import DataSet
+from .sets import SETS
 
 FOLDER_PREFIX = "folder:"
 
@@ -50,26 +52,11 @@ def _load_prepared_pair(name: str, size: int) -> tuple[ImageSet, ImageSet]:
     return train, test
 
 
-def _prepared(name, image_size, stem, alpha, crop, oe, description, classes=(), stored_size=0) -> DatasetSpec:
-    return DatasetSpec(name, lambda size: _load_prepared_pair(name, size), image_size, stem, alpha, crop, oe,
-                       description, tuple(classes), stored_size, prepared=True)
+def _spec(entry: DataSet) -> DatasetSpec:
+    return DatasetSpec(entry.name, lambda size: _load_prepared_pair(entry.name, size), entry.image_size, entry.stem,
+                       entry.alpha, entry.crop_scale_min, entry.default_oe, entry.description, entry.class_names,
+                       entry.stored_size, prepared=True)
 
-
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# Hendrycks' ImageNet-30 (one_class_train/ folder names).
-IMAGENET30_CLASSES = (
-    "acorn", "airliner", "ambulance", "american_alligator", "banjo", "barn", "bikini", "digital_clock", "dragonfly",
-    "dumbbell", "forklift", "goblet", "grand_piano", "hotdog", "hourglass", "manhole_cover", "mosque", "nail",
-    "parking_meter", "pillow", "revolver", "rotary_dial_telephone", "schooner", "snowmobile", "soccer_ball", "stingray",
-    "strawberry", "tank", "toaster", "volcano")
-# DIOR's 20 classes minus the one the size filter removes (vehicle: its boxes are rarely over 120 px); the
-# prepared manifest, which applies the filter to the real annotations, is what runs use.
-DIOR_CLASSES = (
-    "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam", "expresswayservicearea",
-    "expresswaytollstation", "golffield", "groundtrackfield", "harbor", "overpass", "ship", "stadium", "storagetank",
-    "tenniscourt", "trainstation", "windmill")
-RAABIN_CLASSES = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
-HAM_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
@@ -83,26 +70,11 @@ DATASETS: dict[str, DatasetSpec] = {
         description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upscaled; embedded, no download",
         class_names=tuple(str(d) for d in range(10)),
     ),
-    # The paper's data sets (App. I): alpha 1 for CIFAR-10 / ImageNet-30, 0.1 for the others; crop scale 0.5 for
-    # Raabin-WBC and HAM10000. OE: 80M Tiny Images for CIFAR-10 (the 300K random images stand in by default),
-    # ImageNet-22k minus 1k for the rest.
-    "cifar10": _prepared("cifar10", 32, "cifar", 1.0, 0.08, "tiny300k", "CIFAR-10, 50,000 / 10,000 images, 10 classes",
-                         CIFAR10_CLASSES),
-    "cifar100": _prepared("cifar100", 32, "cifar", 1.0, 0.08, "tiny300k", "CIFAR-100 (OOD / OE for CIFAR-10)"),
-    "svhn": _prepared("svhn", 32, "cifar", 1.0, 0.08, "tiny300k", "SVHN cropped digits (OOD / far OE)",
-                      tuple(str(d) for d in range(10))),
-    "dtd": _prepared("dtd", 32, "cifar", 1.0, 0.08, "tiny300k", "Describable Textures, 47 classes (OE, App. D)"),
-    "imagenet30": _prepared("imagenet30", 224, "imagenet", 1.0, 0.08, "imagenet22k_minus_1k",
-                            "ImageNet-30, 39,000 / 3,000 images, 30 classes", IMAGENET30_CLASSES, 256),
-    "dior": _prepared("dior", 224, "imagenet", 0.1, 0.08, "imagenet22k_minus_1k",
-                      "DIOR aerial object crops > 120 px, 19 classes", DIOR_CLASSES, 256),
-    "raabin": _prepared("raabin", 224, "imagenet", 0.1, 0.5, "imagenet22k_minus_1k",
-                        "Raabin-WBC white blood cells, train / Test-A, 5 classes", RAABIN_CLASSES, 256),
-    "ham10000": _prepared("ham10000", 224, "imagenet", 0.1, 0.5, "imagenet22k_minus_1k",
-                          "HAM10000 / ISIC 2018 Task 3 skin lesions, 7 classes", HAM_CLASSES, 256),
+    # The prepared data sets, one file each in sets/ (their facts: Appendices I and J of the paper).
+    **{name: _spec(entry) for name, entry in SETS.items() if not entry.oe_only},
 }
 # OE-only sets prepared into <data root>/<name>/ (a single "train" split).
-PREPARED_OE = ("tiny300k", "tiny80m", "imagenet22k_minus_1k", "imagenet1k_minus_30")
+PREPARED_OE = tuple(name for name, entry in SETS.items() if entry.oe_only)
 
 
 def _folder_dataset(spec: str) -> DatasetSpec:
@@ -184,7 +156,7 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
     spec = get_dataset(dataset)
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if benchmark in ("one_vs_rest", "leave_one_out"):
+    if benchmark in PER_CLASS:
         check_class(spec, cls)
     size = size or spec.load_size
     train, test = spec.load(size)
@@ -231,4 +203,4 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
 
 def is_prepared_set(name: str) -> bool:
     """Whether `name` is read from <data root>/<name>/ (a prepared data set or OE set), i.e. needs `data prepare`."""
-    return name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared)
+    return name in SETS

@@ -34,7 +34,7 @@ def clip_backbone():
         import open_clip
     except ImportError as err:
         raise ImportError("the CLIP baselines need open_clip: pip install open_clip_torch (or pip install -e '.[clip]')") from err
-    from ..data.download import record_checksum
+    from ..data.fetch import record_checksum
 
     cache_dir = os.environ.get("OECL_CLIP_CACHE")  # None: open_clip's default cache
     cfg = open_clip.get_pretrained_cfg(CLIP_ARCH, CLIP_TAG)

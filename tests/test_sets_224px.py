@@ -1,4 +1,4 @@
-"""The special-data-set preparers on tiny files laid out as the official releases are."""
+"""The 224-px data sets (one file each in oecl_core/data/sets/) on tiny files laid out as the official releases are."""
 import random
 import re
 import tarfile
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from oecl_core.data import prepare_special as ps
-from oecl_core.data.core import read_image
-from oecl_core.data.download import ManualDownloadRequired
+from oecl_core.data.core import ImageSet, read_image
+from oecl_core.data.fetch import ManualDownloadRequired
+from oecl_core.data.prep import EXTRACTED
+from oecl_core.data.sets import SETS, dior, ham10000, imagenet30, imagenet_oe, mvtec, raabin
 from oecl_core.data.prepared import load_prepared
 
 SIZE = 32
@@ -85,7 +86,7 @@ def make_dior(raw: Path, annotations_as_zip: bool):
         # oriented boxes must be ignored: a big 'ship' there would otherwise be a class
         voc_xml(raw / "Annotations" / "Oriented Bounding Boxes" / f"{i}.xml", [("ship", (0, 0, 399, 399))])
     if annotations_as_zip:
-        zip_folder(raw / "Annotations", raw / ps.DIOR_ANNOTATIONS)
+        zip_folder(raw / "Annotations", raw / dior.ANNOTATIONS)
         for p in sorted((raw / "Annotations").rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()
         (raw / "Annotations").rmdir()
@@ -94,12 +95,12 @@ def make_dior(raw: Path, annotations_as_zip: bool):
 def test_dior_crops_filters_and_pixels(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out" / "dior"
     make_dior(raw, annotations_as_zip=True)
-    m = ps.prepare_dior(raw, out, size=SIZE, min_crops=2, workers=2)
+    m = dior.prepare_dior(raw, out, size=SIZE, min_crops=2, workers=2)
     assert m["class_names"] == ["airplane", "expresswayservicearea"]
     assert m["splits"]["train"]["per_class"] == {"airplane": 3, "expresswayservicearea": 3}
     assert m["splits"]["test"]["per_class"] == {"airplane": 1, "expresswayservicearea": 1}
     assert "vehicle (1 training crops)" in m["notes"] and "ship" not in m["notes"]
-    assert ps.DIOR_ANNOTATIONS in m["sources"] and len(m["sources"][ps.DIOR_ANNOTATIONS]["sha256"]) == 64
+    assert dior.ANNOTATIONS in m["sources"] and len(m["sources"][dior.ANNOTATIONS]["sha256"]) == 64
     assert m["sources"]["JPEGImages-trainval/"] == {"files": 3}
     assert "paper" in m["notes"] and "1,890" in m["notes"]
     train = load_prepared(out, "train")
@@ -113,10 +114,10 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     test = load_prepared(out, "test")
     assert np.abs(centre_colour(test.images[0].numpy()) - (250, 140, 0)).max() < 8
     # second run: the annotations archive is not extracted again
-    marker = raw / ps.EXTRACTED / ps.DIOR_ANNOTATIONS / ".complete"
+    marker = raw / EXTRACTED / dior.ANNOTATIONS / ".complete"
     assert marker.exists()
     before = marker.stat().st_mtime_ns
-    ps.prepare_dior(raw, out, size=SIZE, min_crops=2, crop_mode="stretch", workers=1, verify=False)
+    dior.prepare_dior(raw, out, size=SIZE, min_crops=2, crop_mode="stretch", workers=1, verify=False)
     assert marker.stat().st_mtime_ns == before
 
 
@@ -124,7 +125,7 @@ def test_dior_default_threshold_drops_all_tiny_classes(tmp_path):
     raw = tmp_path / "raw"
     make_dior(raw, annotations_as_zip=False)
     with pytest.raises(ValueError, match="more than 50 training crops"):
-        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, workers=1)
+        dior.prepare_dior(raw, tmp_path / "out", size=SIZE, workers=1)
     assert not (tmp_path / "out").exists()
 
 
@@ -134,7 +135,7 @@ def test_dior_needs_test_annotations(tmp_path):
     for i in ("00004", "00005"):
         (raw / "Annotations" / "Horizontal Bounding Boxes" / f"{i}.xml").unlink()
     with pytest.raises(ValueError, match="none of the 2 test images has an annotation"):
-        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=2)
+        dior.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=2)
     assert not (tmp_path / "out").exists()
 
 
@@ -142,25 +143,25 @@ def test_dior_lists_option_needs_imagesets(tmp_path):
     raw = tmp_path / "raw"
     make_dior(raw, annotations_as_zip=False)
     with pytest.raises(ManualDownloadRequired, match="ImageSets"):
-        ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=0, train_lists=("train",))
+        dior.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=0, train_lists=("train",))
     main = raw / "ImageSets" / "Main"
     main.mkdir(parents=True)
     (main / "train.txt").write_text("00001\n00003\n")
     (main / "val.txt").write_text("00002\n")
     (main / "test.txt").write_text("00004\n00005\n")
-    m = ps.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=1, train_lists=("train",), workers=1)
+    m = dior.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=1, train_lists=("train",), workers=1)
     assert m["splits"]["train"]["per_class"] == {"airplane": 2, "expresswayservicearea": 2}
 
 
 def test_dior_class_selection_and_report():
     counts = {"windmill": 1890, "baseballfield": 116, "vehicle": 50, "ship": 51, "chimney": 0}
-    assert ps.dior_select_classes(counts) == ["baseballfield", "ship", "windmill"]
-    assert ps.dior_select_classes(counts, min_crops=116) == ["windmill"]
-    report = ps.dior_count_report(counts)
+    assert dior.dior_select_classes(counts) == ["baseballfield", "ship", "windmill"]
+    assert dior.dior_select_classes(counts, min_crops=116) == ["windmill"]
+    report = dior.dior_count_report(counts)
     assert "paper 116 (smallest)" in report and "paper 1890 (largest)" in report
     assert "smallest chimney 0" in report and "average 649" in report
     manifest = {"splits": {"train": {"per_class": {"a": 3, "b": 5}}}}
-    assert "2 classes, smallest a 3, largest b 5, average 4" in ps.dior_count_report(manifest)
+    assert "2 classes, smallest a 3, largest b 5, average 4" in dior.dior_count_report(manifest)
 
 
 def test_square_matches_read_image(tmp_path):
@@ -168,8 +169,8 @@ def test_square_matches_read_image(tmp_path):
     path = tmp_path / "x.png"
     Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)).save(path)
     with Image.open(path) as im:
-        assert np.array_equal(ps._square(im, 24), read_image(path, 24))
-        assert ps._square(im, 24, "stretch").shape == (3, 24, 24)
+        assert np.array_equal(dior._square(im, 24), read_image(path, 24))
+        assert dior._square(im, 24, "stretch").shape == (3, 24, 24)
 
 
 # --------------------------------------------------------------------------------------------- Raabin-WBC
@@ -181,8 +182,8 @@ def test_raabin_folders_and_unreadable_image(tmp_path):
             for j in range(n):
                 jpeg(raw / split / c / f"{c}_{j}.jpg", (60 + 10 * j, 50), (40 * k, 100, 200))
     garbage(raw / "Train" / "Eosinophil" / "broken.jpg")
-    m = ps.prepare_raabin(raw, out, size=SIZE, workers=2)
-    assert m["class_names"] == list(ps.RAABIN_CLASSES)
+    m = raabin.prepare_raabin(raw, out, size=SIZE, workers=2)
+    assert m["class_names"] == list(raabin.RAABIN_CLASSES)
     assert m["splits"]["train"]["count"] == 10 and m["splits"]["test"]["count"] == 5
     assert m["splits"]["train"]["per_class"]["eosinophil"] == 2
     assert len(m["skipped"]) == 1 and "broken.jpg" in m["skipped"][0]
@@ -198,7 +199,7 @@ def test_raabin_missing_class_folder(tmp_path):
     jpeg(raw / "Train" / "Basophil" / "a.jpg")
     jpeg(raw / "TestA" / "Basophil" / "a.jpg")
     with pytest.raises(ValueError, match="eosinophil"):
-        ps.prepare_raabin(raw, tmp_path / "out", size=SIZE)
+        raabin.prepare_raabin(raw, tmp_path / "out", size=SIZE)
     assert_nothing_written(tmp_path / "out")
 
 
@@ -207,18 +208,18 @@ def test_raabin_missing_class_folder(tmp_path):
 def test_imagenet30_tree_tar_and_stray_file(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out" / "in30"
     for c in ("airliner", "banjo"):
-        jpeg(raw / ps.IN30_TRAIN / c / "1.JPEG", (70, 50))
-        jpeg(raw / ps.IN30_TRAIN / c / "nested" / "2.JPEG", (50, 70))
-        jpeg(tmp_path / "t" / ps.IN30_TEST / c / "3.JPEG")
-    garbage(raw / ps.IN30_TRAIN / "airliner" / "._1.JPEG")
-    with tarfile.open(raw / (ps.IN30_TEST + ".tar"), "w") as tf:  # the test half as the Drive archive
-        tf.add(tmp_path / "t" / ps.IN30_TEST, arcname=ps.IN30_TEST)
-    m = ps.prepare_imagenet30(raw, out, size=SIZE, workers=1)
+        jpeg(raw / imagenet30.IN30_TRAIN / c / "1.JPEG", (70, 50))
+        jpeg(raw / imagenet30.IN30_TRAIN / c / "nested" / "2.JPEG", (50, 70))
+        jpeg(tmp_path / "t" / imagenet30.IN30_TEST / c / "3.JPEG")
+    garbage(raw / imagenet30.IN30_TRAIN / "airliner" / "._1.JPEG")
+    with tarfile.open(raw / (imagenet30.IN30_TEST + ".tar"), "w") as tf:  # the test half as the Drive archive
+        tf.add(tmp_path / "t" / imagenet30.IN30_TEST, arcname=imagenet30.IN30_TEST)
+    m = imagenet30.prepare_imagenet30(raw, out, size=SIZE, workers=1)
     assert m["class_names"] == ["airliner", "banjo"]
     assert m["splits"]["train"]["per_class"] == {"airliner": 2, "banjo": 2}
     assert m["splits"]["test"]["count"] == 2
     assert len(m["skipped"]) == 1 and "._1.JPEG" in m["skipped"][0] and "metadata" in m["skipped"][0]
-    assert len(m["sources"][ps.IN30_TEST + ".tar"]["sha256"]) == 64
+    assert len(m["sources"][imagenet30.IN30_TEST + ".tar"]["sha256"]) == 64
     assert "1 macOS metadata file(s)" in m["notes"]
 
 
@@ -254,10 +255,10 @@ def test_ham10000_from_zips(tmp_path):
     raw.mkdir()
     for folder in sorted(staging.iterdir()):
         zip_folder(folder, raw / f"{folder.name}.zip")
-    m = ps.prepare_ham10000(raw, out, size=SIZE, workers=2)
+    m = ham10000.prepare_ham10000(raw, out, size=SIZE, workers=2)
     assert m["class_names"] == HAM_COLUMNS
     assert m["splits"]["train"]["per_class"] == {"MEL": 1, "NV": 2, "BKL": 1}
-    assert set(m["sources"]) == {f"{f.filename}" for f in ps.SOURCES["ham10000"]}
+    assert set(m["sources"]) == {f"{f.filename}" for f in SETS["ham10000"].sources}
     assert "melanocytic nevi" in m["notes"]
     tr = load_prepared(out, "train")
     assert tr.labels.tolist() == [1, 0, 4, 1]  # sorted by image id
@@ -269,7 +270,7 @@ def test_ham10000_missing_ground_truth_row(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out"
     make_ham(raw, {"ISIC_0024306": 1, "ISIC_0024307": 0}, {"ISIC_0034524": 6}, truth_skip="ISIC_0024307")
     with pytest.raises(ValueError, match="ISIC_0024307"):
-        ps.prepare_ham10000(raw, out, size=SIZE)
+        ham10000.prepare_ham10000(raw, out, size=SIZE)
     assert_nothing_written(out)
 
 
@@ -279,7 +280,7 @@ def test_ham10000_truth_must_be_one_hot(tmp_path):
     csv_path = raw / "ISIC2018_Task3_Test_GroundTruth" / "ISIC2018_Task3_Test_GroundTruth.csv"
     csv_path.write_text("image," + ",".join(HAM_COLUMNS) + "\nISIC_0034524,1.0,1.0,0,0,0,0,0\n")
     with pytest.raises(ValueError, match="ISIC_0034524 is not labelled one-hot"):
-        ps.prepare_ham10000(raw, tmp_path / "out", size=SIZE)
+        ham10000.prepare_ham10000(raw, tmp_path / "out", size=SIZE)
 
 
 # --------------------------------------------------------------------------------------------- ImageNet OE
@@ -305,22 +306,22 @@ def test_imagenet22k_minus_1k_excludes_and_samples(tmp_path):
     garbage(raw / "n09999991" / "n09999991_bad.JPEG")
     jpeg(raw / "n09999991" / "._n09999991_0.JPEG")  # never sampled
     allowed = {FOLDER_COLOURS["n09999991"], FOLDER_COLOURS["n09999992"]}
-    m = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "a", count=4, seed=1, exclude_wnids=["n09999993"], size=SIZE)
+    m = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "a", count=4, seed=1, exclude_wnids=["n09999993"], size=SIZE)
     assert m["class_names"] == [] and m["splits"]["train"]["count"] == 4
     assert m["splits"]["train"]["per_class"] == {"-1": 4}
     assert set(stored_colours(tmp_path / "a")) <= allowed
     assert "2 ImageNet-1k synset folders present" in m["notes"] and "7 image files" in m["notes"]
-    again = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "b", count=4, seed=1, exclude_wnids="n09999993",
+    again = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "b", count=4, seed=1, exclude_wnids="n09999993",
                                             size=SIZE, workers=1)
     assert np.array_equal(np.load(tmp_path / "a" / "train_images.npy"), np.load(tmp_path / "b" / "train_images.npy"))
     assert again["skipped"] == m["skipped"]
     # asking for every readable image: an unreadable draw is replaced, so exactly 6 are stored
-    full = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "c", count=6, seed=3, exclude_wnids=["n09999993"],
+    full = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "c", count=6, seed=3, exclude_wnids=["n09999993"],
                                            size=SIZE)
     assert full["splits"]["train"]["count"] == 6 and len(full["skipped"]) <= 1
     assert sorted(stored_colours(tmp_path / "c")) == sorted([FOLDER_COLOURS["n09999991"]] * 3
                                                             + [FOLDER_COLOURS["n09999992"]] * 3)
-    more = ps.prepare_imagenet22k_minus_1k(raw, tmp_path / "d", count=100, size=SIZE)
+    more = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "d", count=100, size=SIZE)
     assert more["splits"]["train"]["count"] == 9 and "only 10 available" in more["notes"]
 
 
@@ -328,8 +329,8 @@ def test_imagenet1k_minus_30(tmp_path):
     raw = tmp_path / "raw"
     make_imagenet(raw / "train", per_folder=2)
     with pytest.raises(ValueError, match="exclude_wnids"):
-        ps.prepare_imagenet1k_minus_30(raw, tmp_path / "out", size=SIZE)
-    m = ps.prepare_imagenet1k_minus_30(raw, tmp_path / "out", exclude_wnids="n01440764,n09999991 n09999992",
+        imagenet_oe.prepare_imagenet1k_minus_30(raw, tmp_path / "out", size=SIZE)
+    m = imagenet_oe.prepare_imagenet1k_minus_30(raw, tmp_path / "out", exclude_wnids="n01440764,n09999991 n09999992",
                                        count=10, size=SIZE)
     assert m["splits"]["train"]["count"] == 4
     assert set(stored_colours(tmp_path / "out")) == {FOLDER_COLOURS["n01443537"], FOLDER_COLOURS["n09999993"]}
@@ -339,18 +340,74 @@ def test_reservoir_sample_is_uniform():
     rng = random.Random(0)
     hits = np.zeros(6)
     for _ in range(3000):
-        sample = ps.reservoir_sample(iter(range(6)), 2, rng)
+        sample = imagenet_oe.reservoir_sample(iter(range(6)), 2, rng)
         assert len(set(sample)) == 2
         hits[sample] += 1
     assert np.abs(hits - 1000).max() < 120, hits
-    assert sorted(ps.reservoir_sample(range(3), 5, rng)) == [0, 1, 2]
+    assert sorted(imagenet_oe.reservoir_sample(range(3), 5, rng)) == [0, 1, 2]
 
 
 def test_imagenet1k_synsets_file():
-    lines = ps.SYNSETS_FILE.read_text().splitlines()
+    lines = imagenet_oe.SYNSETS_FILE.read_text().splitlines()
     assert len(lines) == 1000 and len(set(lines)) == 1000
     assert all(re.fullmatch(r"n\d{8}", w) for w in lines)
-    assert lines[0] == "n01440764" and ps.imagenet1k_wnids() == lines
+    assert lines[0] == "n01440764" and imagenet_oe.imagenet1k_wnids() == lines
+
+
+# --------------------------------------------------------------------------------------------- MVTec-AD
+
+def make_mvtec(root: Path, categories=mvtec.CATEGORIES):
+    """Each category: 2 good training images (grey), test/good 1 image (grey), test/<defect> 1 image (red)."""
+    for c in categories:
+        for i in range(2):
+            jpeg(root / c / "train" / "good" / f"00{i}.png", (40, 40))
+        jpeg(root / c / "test" / "good" / "000.png", (40, 40))
+        jpeg(root / c / "test" / "crack" / "000.png", (40, 40), color=(250, 0, 0))
+        jpeg(root / c / "ground_truth" / "crack" / "000_mask.png", (40, 40), color=(255, 255, 255))
+
+
+def test_mvtec_from_the_archive_flags_defects(tmp_path):
+    src, raw, out = tmp_path / "src", tmp_path / "raw", tmp_path / "out"
+    make_mvtec(src)
+    garbage(src / "cable" / "test" / "crack" / "001.png")
+    raw.mkdir()
+    with tarfile.open(raw / mvtec.ARCHIVE, "w:xz") as tf:
+        for c in mvtec.CATEGORIES:
+            tf.add(src / c, arcname=c)
+    m = mvtec.prepare_mvtec(raw, out, size=SIZE, workers=2, verify=False)
+    assert m["class_names"] == list(mvtec.CATEGORIES) and len(m["class_names"]) == 15
+    train, test = load_prepared(out, "train"), load_prepared(out, "test")
+    assert len(train) == 30 and not train.defective.any()
+    assert len(test) == 30 and m["splits"]["test"]["defective"] == 15 == int(test.defective.sum())
+    assert len(m["skipped"]) == 1 and "cable/test/crack/001.png" in m["skipped"][0]
+    # the flags follow the pixels: every defective test image is the red one, every good one grey
+    red = np.array([centre_colour(im)[0] > 200 and centre_colour(im)[1] < 60 for im in test.images.numpy()])
+    assert red.tolist() == test.defective.tolist()
+    assert test.labels.tolist() == [k for k in range(15) for _ in range(2)]
+
+
+def test_mvtec_needs_every_category(tmp_path):
+    make_mvtec(tmp_path / "raw", categories=mvtec.CATEGORIES[:3])
+    with pytest.raises(ValueError, match="carpet"):
+        mvtec.prepare_mvtec(tmp_path / "raw", tmp_path / "out", size=SIZE, verify=False)
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_defects_benchmark_and_table7_facts(tmp_path, monkeypatch):
+    from oecl_core.data import build_split
+    from oecl_core.data.benchmarks import defects
+
+    make_mvtec(tmp_path / "raw", categories=mvtec.CATEGORIES)
+    mvtec.prepare_mvtec(tmp_path / "raw", tmp_path / "data" / "mvtec", size=SIZE, verify=False)
+    monkeypatch.setenv("OECL_DATA", str(tmp_path / "data"))
+    split = build_split("mvtec", "defects", 3, oe="none", size=SIZE)  # carpet: its own images only
+    assert len(split.train) == 2 and len(split.test) == 2 and set(split.test_labels.tolist()) == {3}
+    assert split.test_is_normal.tolist() == [False, True]  # test/crack/ sorts before test/good/
+    train = load_prepared(tmp_path / "data" / "mvtec", "train")
+    unflagged = ImageSet(train.images, train.labels, train.class_names)  # a data set without its own anomalies
+    with pytest.raises(ValueError, match="defect flags"):
+        defects(train, unflagged, 0)
+    assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet1k"
 
 
 # --------------------------------------------------------------------------------------------- missing input
@@ -358,7 +415,7 @@ def test_imagenet1k_synsets_file():
 @pytest.mark.parametrize("name, expected", [
     ("dior", "JPEGImages-trainval"), ("raabin", "TestA"), ("imagenet30", "one_class_train"),
     ("ham10000", "ISIC2018_Task3_Training_GroundTruth"), ("imagenet22k_minus_1k", "<wnid>"),
-    ("imagenet1k_minus_30", "<wnid>"),
+    ("imagenet1k_minus_30", "<wnid>"), ("imagenet1k", "<wnid>"), ("mvtec", "bottle"),
 ])
 def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expected):
     raw, out = tmp_path / "raw", tmp_path / "prepared" / name
@@ -367,20 +424,18 @@ def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expec
         jpeg(raw / "Train" / "Basophil" / "a.jpg")  # only the test half is missing
     options = {"exclude_wnids": ["n01440764"]} if name == "imagenet1k_minus_30" else {}
     with pytest.raises(ManualDownloadRequired) as err:
-        ps.PREPARERS[name](raw, out, **options)
-    assert expected in str(err.value) and ps.INSTRUCTIONS[name] in str(err.value)
+        SETS[name].prepare(raw, out, **options)
+    assert expected in str(err.value) and SETS[name].instructions in str(err.value)
     assert isinstance(err.value, FileNotFoundError)
     assert_nothing_written(out)
     assert not (tmp_path / "prepared").exists()
 
 
 def test_registry_contract():
-    assert set(ps.SOURCES) == set(ps.INSTRUCTIONS) == set(ps.PREPARERS)
-    assert "mvtec" not in ps.PREPARERS
-    assert all(f.gdrive_id for f in ps.SOURCES["imagenet30"] + ps.SOURCES["dior"])
-    assert [f.filename for f in ps.SOURCES["raabin"]] == ["Train.rar", "TestA.rar"]
-    assert all(f.url.startswith("https://isic-challenge-data.s3.amazonaws.com/2018/") for f in ps.SOURCES["ham10000"])
-    assert ps.SOURCES["imagenet22k_minus_1k"] == []
+    assert all(f.gdrive_id for f in SETS["imagenet30"].sources + SETS["dior"].sources)
+    assert [f.filename for f in SETS["raabin"].sources] == ["Train.rar", "TestA.rar"]
+    assert all(f.url.startswith("https://isic-challenge-data.s3.amazonaws.com/2018/") for f in SETS["ham10000"].sources)
+    assert SETS["imagenet22k_minus_1k"].sources == () and SETS["imagenet1k"].sources == ()
     for name in ("imagenet30", "dior"):
-        for f in ps.SOURCES[name]:
-            assert f.gdrive_id in ps.INSTRUCTIONS[name]
+        for f in SETS[name].sources:
+            assert f.gdrive_id in SETS[name].instructions

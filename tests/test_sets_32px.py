@@ -1,4 +1,4 @@
-"""The classic preparers on small files built in each official format."""
+"""The 32-px data sets (one file each in oecl_core/data/sets/) on small files built in each official format."""
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oecl_core.data import prepare_classic as pc
 from oecl_core.data.core import read_image
-from oecl_core.data.download import ChecksumError, ManualDownloadRequired, UnsafeArchiveError
+from oecl_core.data.fetch import ChecksumError, ManualDownloadRequired, RemoteFile, UnsafeArchiveError
+from oecl_core.data.sets import SETS, cifar, dtd, svhn, tiny
 from oecl_core.data.prepared import load_prepared, read_manifest
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -123,7 +123,7 @@ def dtd_raw(tmp_path):
     raw.mkdir()
     lists = {"train": [], "val": [], "test": []}
     images = {}
-    with tarfile.open(raw / pc.DTD_FILE, "w:gz") as tf:
+    with tarfile.open(raw / dtd.ARCHIVE, "w:gz") as tf:
         for ci, cls in enumerate(DTD_CLASSES):
             for i in range(4):
                 img = np.zeros((48, 64, 3), np.uint8)  # 64 wide, 48 high
@@ -147,17 +147,15 @@ def dtd_raw(tmp_path):
 # ------------------------------------------------------------------------------------------- contract
 
 
-def test_contract_tables_are_consistent():
-    names = {"cifar10", "cifar100", "svhn", "dtd", "tiny300k", "tiny80m"}
-    assert set(pc.SOURCES) == set(pc.INSTRUCTIONS) == set(pc.PREPARERS) == names
-    assert pc.SOURCES["tiny80m"] == []
-    for name, files in pc.SOURCES.items():
-        for f in files:
+def test_contract_of_the_32px_entries():
+    for name in ("cifar10", "cifar100", "svhn", "dtd", "tiny300k"):
+        for f in SETS[name].sources:
             assert f.url.startswith("http") and len(f.md5) == 32
-            assert f.filename in pc.INSTRUCTIONS[name]
-    assert pc.SOURCES["cifar10"][0].md5 == "c58f30108f718f92721af3b95e74349a"
-    assert "tiny_images.bin" in pc.INSTRUCTIONS["tiny80m"] and "80mn_cifar_idxs.txt" in pc.INSTRUCTIONS["tiny80m"]
-    assert "archive.org" in pc.INSTRUCTIONS["tiny80m"]
+            assert f.filename in SETS[name].instructions
+    assert SETS["tiny80m"].sources == ()
+    assert SETS["cifar10"].sources[0].md5 == "c58f30108f718f92721af3b95e74349a"
+    how = SETS["tiny80m"].instructions
+    assert "tiny_images.bin" in how and "80mn_cifar_idxs.txt" in how and "archive.org" in how
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "dtd", "tiny300k", "tiny80m"])
@@ -166,18 +164,18 @@ def test_missing_input_is_a_clear_error_and_writes_nothing(tmp_path, name):
     raw.mkdir()
     out = tmp_path / "prepared" / name
     with pytest.raises(ManualDownloadRequired) as err:
-        pc.PREPARERS[name](raw, out)
+        SETS[name].prepare(raw, out)
     assert isinstance(err.value, FileNotFoundError)
-    assert pc.INSTRUCTIONS[name] in str(err.value)
+    assert SETS[name].instructions in str(err.value)
     assert not out.exists() and not (tmp_path / "prepared").exists()
 
 
 def test_tiny80m_missing_index_file_only(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    (raw / pc.TINY80M_BIN).write_bytes(bytes(3072 * 4))
+    (raw / tiny.TINY80M_BIN).write_bytes(bytes(3072 * 4))
     with pytest.raises(ManualDownloadRequired, match="80mn_cifar_idxs.txt"):
-        pc.prepare_tiny80m(raw, tmp_path / "out", count=2)
+        tiny.prepare_tiny80m(raw, tmp_path / "out", count=2)
     assert not (tmp_path / "out").exists()
 
 
@@ -187,7 +185,7 @@ def test_tiny80m_missing_index_file_only(tmp_path):
 def test_cifar10(cifar10_raw, tmp_path):
     raw, batches = cifar10_raw
     out = tmp_path / "cifar10"
-    manifest = pc.prepare_cifar10(raw, out, verify=False)
+    manifest = cifar.prepare_cifar10(raw, out, verify=False)
     train, test = load_prepared(out, "train"), load_prepared(out, "test")
     expected_train = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
     expected_labels = sum((batches[f"data_batch_{i}"][1] for i in range(1, 6)), [])
@@ -208,7 +206,7 @@ def test_cifar10(cifar10_raw, tmp_path):
 def test_cifar10_checks_the_published_md5(cifar10_raw, tmp_path):
     raw, _ = cifar10_raw
     with pytest.raises(ChecksumError, match="c58f30108f718f92721af3b95e74349a"):
-        pc.prepare_cifar10(raw, tmp_path / "cifar10")  # verify=True by default; a home-made archive fails
+        cifar.prepare_cifar10(raw, tmp_path / "cifar10")  # verify=True by default; a home-made archive fails
     assert not (tmp_path / "cifar10").exists()
 
 
@@ -216,8 +214,8 @@ def test_cifar10_records_a_verified_md5(cifar10_raw, tmp_path, monkeypatch):
     raw, _ = cifar10_raw
     archive = raw / "cifar-10-python.tar.gz"
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(pc.SOURCES, "cifar10", [pc.RemoteFile(archive.name, "https://example.org/x", md5=md5)])
-    manifest = pc.prepare_cifar10(raw, tmp_path / "cifar10")
+    monkeypatch.setattr(cifar, "CIFAR10_SOURCES", (RemoteFile(archive.name, "https://example.org/x", md5=md5),))
+    manifest = cifar.prepare_cifar10(raw, tmp_path / "cifar10")
     assert manifest["sources"][archive.name] == {"md5": md5, "sha256": sha256(archive),
                                                  "bytes": archive.stat().st_size, "verified": "md5"}
 
@@ -227,7 +225,7 @@ def test_cifar100_fine_labels_and_coarse_notes(tmp_path):
     raw.mkdir()
     splits, fine_names = write_cifar100(raw, np.random.default_rng(1))
     out = tmp_path / "cifar100"
-    manifest = pc.prepare_cifar100(raw, out, verify=False)
+    manifest = cifar.prepare_cifar100(raw, out, verify=False)
     for split, (images, fine) in splits.items():
         loaded = load_prepared(out, split)
         assert loaded.images.numpy().tolist() == images.tolist()
@@ -244,7 +242,7 @@ def test_cifar100_with_bytes_keys(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     splits, fine_names = write_cifar100(raw, np.random.default_rng(2), str_keys=False)
-    manifest = pc.prepare_cifar100(raw, tmp_path / "cifar100", verify=False)
+    manifest = cifar.prepare_cifar100(raw, tmp_path / "cifar100", verify=False)
     assert manifest["class_names"] == fine_names and manifest["splits"]["test"]["count"] == 3
 
 
@@ -261,7 +259,7 @@ def test_cifar_pickle_cannot_run_code(tmp_path):
         add_member(tf, "cifar-100-python/train", pickle.dumps({"data": _Evil()}, protocol=2))
         add_member(tf, "cifar-100-python/test", pickle.dumps({"data": []}, protocol=2))
     with pytest.raises(pickle.UnpicklingError, match="getcwd"):
-        pc.prepare_cifar100(raw, tmp_path / "out", verify=False)
+        cifar.prepare_cifar100(raw, tmp_path / "out", verify=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -275,7 +273,7 @@ def test_archive_with_unsafe_member_is_refused(cifar10_raw, tmp_path):
             tf.addfile(m, io.BytesIO(data))
         add_member(tf, "../outside.txt", b"x")
     with pytest.raises(UnsafeArchiveError, match="outside.txt"):
-        pc.prepare_cifar10(raw, tmp_path / "out", verify=False)
+        cifar.prepare_cifar10(raw, tmp_path / "out", verify=False)
     assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "out").exists()
 
 
@@ -285,7 +283,7 @@ def test_wrong_archive_is_a_clear_error(tmp_path):
     with tarfile.open(raw / "cifar-10-python.tar.gz", "w:gz") as tf:
         add_member(tf, "cifar-10-batches-bin/data_batch_1.bin", b"x")
     with pytest.raises(ValueError, match="data_batch_1"):
-        pc.prepare_cifar10(raw, tmp_path / "out", verify=False)
+        cifar.prepare_cifar10(raw, tmp_path / "out", verify=False)
 
 
 # ------------------------------------------------------------------------------------------- SVHN
@@ -305,7 +303,7 @@ def test_svhn(tmp_path):
         savemat(raw / f"{split}_32x32.mat", {"X": x, "y": y})
         expected[split] = (nchw, [0, 1, 9, 0, 5][:n])
     out = tmp_path / "svhn"
-    manifest = pc.prepare_svhn(raw, out, verify=False)
+    manifest = svhn.prepare_svhn(raw, out, verify=False)
     for split, (images, labels) in expected.items():
         loaded = load_prepared(out, split)
         assert loaded.images.numpy().tolist() == images.tolist()
@@ -323,7 +321,7 @@ def test_svhn(tmp_path):
 def test_dtd(dtd_raw, tmp_path):
     raw, lists, images = dtd_raw
     out = tmp_path / "dtd"
-    manifest = pc.prepare_dtd(raw, out, verify=False)
+    manifest = dtd.prepare_dtd(raw, out, verify=False)
     assert manifest["class_names"] == DTD_CLASSES
     train, test = load_prepared(out, "train"), load_prepared(out, "test")
     train_rels = [r for r in lists["train"] + lists["val"] if "bad" not in r]
@@ -344,18 +342,30 @@ def test_dtd(dtd_raw, tmp_path):
     img = train.images[0].numpy().astype(int)
     assert (img[0, :, 0] > 200).all() and (img[2, :, 0] < 60).all()
     assert (img[2, :, -1] > 200).all() and (img[0, :, -1] < 60).all()
-    assert manifest["sources"][pc.DTD_FILE]["sha256"] == sha256(raw / pc.DTD_FILE)
+    assert manifest["sources"][dtd.ARCHIVE]["sha256"] == sha256(raw / dtd.ARCHIVE)
 
 
 def test_dtd_size_and_fold_options(dtd_raw, tmp_path):
     raw, _, _ = dtd_raw
     with pytest.raises(ValueError, match="labels/val2.txt"):
-        pc.prepare_dtd(raw, tmp_path / "dtd2", fold=2, verify=False)  # train2 exists, val2 / test2 not
+        dtd.prepare_dtd(raw, tmp_path / "dtd2", fold=2, verify=False)  # train2 exists, val2 / test2 not
     with pytest.raises(ValueError, match="fold"):
-        pc.prepare_dtd(raw, tmp_path / "dtd11", fold=11, verify=False)
-    manifest = pc.prepare_dtd(raw, tmp_path / "dtd16", size=16, verify=False)
+        dtd.prepare_dtd(raw, tmp_path / "dtd11", fold=11, verify=False)
+    manifest = dtd.prepare_dtd(raw, tmp_path / "dtd16", size=16, verify=False)
     assert manifest["splits"]["train"]["image_size"] == [16, 16]
     assert load_prepared(tmp_path / "dtd16", "test").images.shape == (3, 3, 16, 16)
+
+
+def test_dtd224_trains_on_the_train_list_only(dtd_raw, tmp_path):
+    """Table VII's DTD (eoe: torchvision's split 'train' of fold 1) reads the same archive as dtd."""
+    raw, lists, _ = dtd_raw
+    manifest = dtd.prepare_dtd224(raw, tmp_path / "dtd224", size=24, verify=False)
+    assert manifest["name"] == "dtd224" and "train = train1 (in list order)" in manifest["notes"]
+    train = load_prepared(tmp_path / "dtd224", "train")
+    assert len(train) == len([r for r in lists["train"] if "bad" not in r]) and train.images.shape[-1] == 24
+    assert SETS["dtd224"].raw_name == "dtd" and SETS["dtd224"].image_size == 224
+    with pytest.raises(ValueError, match="train_parts"):
+        dtd.prepare_dtd(raw, tmp_path / "x", train_parts=("test",), verify=False)
 
 
 # ------------------------------------------------------------------------------------------- 300K
@@ -366,39 +376,39 @@ def tiny300k_raw(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     nchw = red_top_left(random_images(np.random.default_rng(4), 20))
-    np.save(raw / pc.TINY300K_FILE, np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)))  # NHWC, as the official file
+    np.save(raw / tiny.TINY300K_FILE, np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)))  # NHWC, as the official file
     return raw, nchw
 
 
 def test_tiny300k_all(tiny300k_raw, tmp_path):
     raw, nchw = tiny300k_raw
     out = tmp_path / "tiny300k"
-    manifest = pc.prepare_tiny300k(raw, out, verify=False)
+    manifest = tiny.prepare_tiny300k(raw, out, verify=False)
     loaded = load_prepared(out, "train")
     assert loaded.images.numpy().tolist() == nchw.tolist()
     check_pattern(loaded.images.numpy())
     assert (loaded.labels == -1).all() and loaded.class_names == []
     assert manifest["splits"] == {"train": {"count": 20, "image_size": [32, 32], "per_class": {"-1": 20}}}
-    assert manifest["sources"][pc.TINY300K_FILE]["sha256"] == sha256(raw / pc.TINY300K_FILE)
+    assert manifest["sources"][tiny.TINY300K_FILE]["sha256"] == sha256(raw / tiny.TINY300K_FILE)
 
 
 def test_tiny300k_limit(tiny300k_raw, tmp_path, monkeypatch):
     raw, nchw = tiny300k_raw
     calls = []
     real_load = np.load
-    monkeypatch.setattr(pc.np, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
-    pc.prepare_tiny300k(raw, tmp_path / "first", limit=5, verify=False)
+    monkeypatch.setattr(tiny.np, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    tiny.prepare_tiny300k(raw, tmp_path / "first", limit=5, verify=False)
     assert calls and all(k.get("mmap_mode") == "r" for k in calls)  # never loaded whole
     assert load_prepared(tmp_path / "first", "train").images.numpy().tolist() == nchw[:5].tolist()
     picked = []
     for run in ("a", "b"):
-        pc.prepare_tiny300k(raw, tmp_path / run, limit=6, seed=7, verify=False)
+        tiny.prepare_tiny300k(raw, tmp_path / run, limit=6, seed=7, verify=False)
         got = load_prepared(tmp_path / run, "train").images.numpy()
         rows = [next(i for i in range(20) if (nchw[i] == g).all()) for g in got]
         picked.append(rows)
     assert picked[0] == picked[1] == sorted(set(picked[0])) and len(picked[0]) == 6
     assert picked[0] != list(range(6))  # a random subset, not the first images
-    manifest = pc.prepare_tiny300k(raw, tmp_path / "big", limit=1000, verify=False)
+    manifest = tiny.prepare_tiny300k(raw, tmp_path / "big", limit=1000, verify=False)
     assert manifest["splits"]["train"]["count"] == 20
 
 
@@ -407,10 +417,10 @@ def test_tiny300k_limit(tiny300k_raw, tmp_path, monkeypatch):
 
 def write_tiny80m(raw: Path, nchw: np.ndarray, cifar_1based: list[int]) -> None:
     """tiny_images.bin from known CHW images by the inverse of reshape(32, 32, 3, order="F")."""
-    with open(raw / pc.TINY80M_BIN, "wb") as f:
+    with open(raw / tiny.TINY80M_BIN, "wb") as f:
         for img in nchw:
             f.write(img.transpose(1, 2, 0).ravel(order="F").tobytes())
-    (raw / pc.TINY80M_IDX).write_text("".join(f"{i}\n" for i in cifar_1based))
+    (raw / tiny.TINY80M_IDX).write_text("".join(f"{i}\n" for i in cifar_1based))
 
 
 @pytest.fixture
@@ -429,7 +439,7 @@ def test_tiny80m_record_layout():
     record = img.transpose(1, 2, 0).ravel(order="F").tobytes()
     hwc = np.frombuffer(record, np.uint8).reshape(32, 32, 3, order="F")  # the reference loader's reading
     assert (hwc.transpose(2, 0, 1) == img).all()
-    assert (pc.tiny80m_decode(np.frombuffer(record, np.uint8)[None]) == img).all()
+    assert (tiny.tiny80m_decode(np.frombuffer(record, np.uint8)[None]) == img).all()
     # Column-major: byte 1 is the pixel below the top-left one, byte 32 the one to its right.
     assert record[1] == img[0, 1, 0] and record[32] == img[0, 0, 1] and record[1024] == img[1, 0, 0]
 
@@ -437,23 +447,23 @@ def test_tiny80m_record_layout():
 def test_tiny80m_excludes_cifar_1based(tiny80m_raw, tmp_path):
     raw, nchw, allowed = tiny80m_raw
     out = tmp_path / "tiny80m"
-    manifest = pc.prepare_tiny80m(raw, out, count=len(allowed), verify=False)
+    manifest = tiny.prepare_tiny80m(raw, out, count=len(allowed), verify=False)
     loaded = load_prepared(out, "train")
     assert loaded.images.numpy().tolist() == nchw[allowed].tolist()  # all non-CIFAR images, file order
     check_pattern(loaded.images.numpy())
     assert (loaded.labels == -1).all()
     assert manifest["splits"]["train"]["per_class"] == {"-1": 46}
-    assert manifest["sources"][pc.TINY80M_IDX]["sha256"] == sha256(raw / pc.TINY80M_IDX)
-    assert manifest["sources"][pc.TINY80M_BIN]["bytes"] == 50 * 3072
+    assert manifest["sources"][tiny.TINY80M_IDX]["sha256"] == sha256(raw / tiny.TINY80M_IDX)
+    assert manifest["sources"][tiny.TINY80M_BIN]["bytes"] == 50 * 3072
     with pytest.raises(ValueError, match="only 46"):
-        pc.prepare_tiny80m(raw, tmp_path / "too_many", count=47, verify=False)
+        tiny.prepare_tiny80m(raw, tmp_path / "too_many", count=47, verify=False)
 
 
 def test_tiny80m_seeded_sample(tiny80m_raw, tmp_path):
     raw, nchw, allowed = tiny80m_raw
     runs = []
     for run, seed in (("a", 1), ("b", 1), ("c", 2)):
-        pc.prepare_tiny80m(raw, tmp_path / run, count=10, seed=seed, chunk=3, verify=False)
+        tiny.prepare_tiny80m(raw, tmp_path / run, count=10, seed=seed, chunk=3, verify=False)
         got = load_prepared(tmp_path / run, "train").images.numpy()
         runs.append([next(i for i in range(50) if (nchw[i] == g).all()) for g in got])
     assert runs[0] == runs[1] != runs[2]
@@ -466,12 +476,12 @@ def test_tiny80m_rejects_mismatched_files(tmp_path):
     raw.mkdir()
     write_tiny80m(raw, random_images(np.random.default_rng(7), 4), [5])  # index 5 of 4 images
     with pytest.raises(ValueError, match="1..4"):
-        pc.prepare_tiny80m(raw, tmp_path / "out", count=2, verify=False)
-    (raw / pc.TINY80M_IDX).write_text("1\n")
-    with open(raw / pc.TINY80M_BIN, "ab") as f:
+        tiny.prepare_tiny80m(raw, tmp_path / "out", count=2, verify=False)
+    (raw / tiny.TINY80M_IDX).write_text("1\n")
+    with open(raw / tiny.TINY80M_BIN, "ab") as f:
         f.write(b"\0" * 100)
     with pytest.raises(ValueError, match="whole number"):
-        pc.prepare_tiny80m(raw, tmp_path / "out", count=2, verify=False)
+        tiny.prepare_tiny80m(raw, tmp_path / "out", count=2, verify=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -481,15 +491,15 @@ def test_sample_excluding_is_exact_and_uniform():
         n = int(rng.integers(1, 60))
         excluded = np.unique(rng.integers(0, n, int(rng.integers(0, n))))
         allowed = sorted(set(range(n)) - set(excluded.tolist()))
-        got = pc._sample_excluding(n, excluded, len(allowed), rng)
+        got = tiny.sample_excluding(n, excluded, len(allowed), rng)
         assert got.tolist() == allowed
         if allowed:
-            part = pc._sample_excluding(n, excluded, max(1, len(allowed) // 2), rng).tolist()
+            part = tiny.sample_excluding(n, excluded, max(1, len(allowed) // 2), rng).tolist()
             assert part == sorted(set(part)) and set(part) <= set(allowed)
     excluded = np.array([0, 3, 4, 10, 19])
     counts = np.zeros(20, int)
     for _ in range(2000):
-        counts[pc._sample_excluding(20, excluded, 3, rng)] += 1
+        counts[tiny.sample_excluding(20, excluded, 3, rng)] += 1
     assert counts[excluded].sum() == 0
     allowed_counts = np.delete(counts, excluded)
     assert allowed_counts.min() > 300 and allowed_counts.max() < 500  # 400 expected each

@@ -1,0 +1,209 @@
+"""ImageNet outlier-exposure pools for the 224-px data sets, sampled from an ImageNet folder the user has
+(registration at image-net.org): ImageNet-22k minus ImageNet-1k (the paper's), ImageNet-1k minus given classes (the
+public OECL code's for ImageNet-30) and ImageNet-1k (Table VII's caption).
+
+The ImageNet-1k synset list imagenet1k_synsets.txt (in oecl_core/data/) is the file timm/data/_info/imagenet_synsets.txt
+of the `timm` wheel on PyPI (timm 1.0.31): 1,000 WordNet ids, one per line, in class-index order."""
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..core import IMAGE_SUFFIXES
+from ..prep import DEFAULT_SIZE, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs, skip_note
+from ..prepared import write_prepared
+
+SYNSETS_FILE = Path(__file__).parent.parent / "imagenet1k_synsets.txt"
+_WNID = re.compile(r"^n\d{8}$")
+_LAYOUT = ("Extract it as an ImageFolder, one folder per WordNet id: <data root>/raw/{name}/<wnid>/*.JPEG (or give "
+           "the folder to `python -m oecl_core data prepare {name} --from PATH`).")
+INSTRUCTIONS = {
+    "imagenet22k_minus_1k": "\n".join([
+        "ImageNet-22k minus ImageNet-1k (OE for the 224-pixel data sets): a manual download. Register at "
+        "https://image-net.org and download the full ImageNet release (fall11_whole, no longer offered, or its "
+        "successor winter21_whole). " + _LAYOUT.format(name="imagenet22k_minus_1k"),
+        "  The folder may also be <one of imagenet22k, imagenet21k, fall11_whole, winter21_whole>/<wnid>/ inside it. "
+        "winter21 ships one .tar per wnid: extract each into its own folder (mkdir nX && tar -xf nX.tar -C nX).",
+        "Folders of the 1,000 ImageNet-1k synsets (oecl_core/data/imagenet1k_synsets.txt) are skipped, as are those "
+        "passed in exclude_wnids; `count` images are sampled from the rest."]),
+    "imagenet1k_minus_30": "\n".join([
+        "ImageNet-1k training images minus given classes: the OE the public OECL code uses for ImageNet-30 (the paper "
+        "states ImageNet-22k minus 1k). A manual download: register at https://image-net.org, download "
+        "ILSVRC2012_img_train.tar and extract it (and the per-class tars inside). " + _LAYOUT.format(name="imagenet1k_minus_30"),
+        "  (train/<wnid>/ inside it works too.) Pass the folder names to leave out in exclude_wnids (for ImageNet-30: "
+        "the wnids of its 30 classes)."]),
+    "imagenet1k": "\n".join([
+        "ImageNet-1k training images (the OE of Table VII, whose caption names ImageNet-1k): a manual download. "
+        "Register at https://image-net.org, download ILSVRC2012_img_train.tar and extract it (and the per-class tars "
+        "inside). " + _LAYOUT.format(name="imagenet1k") + " (train/<wnid>/ inside it works too.)"]),
+}
+
+
+def imagenet1k_wnids() -> list[str]:
+    """The 1,000 ImageNet-1k synset ids (timm's imagenet_synsets.txt), in class-index order."""
+    wnids = [line.strip() for line in SYNSETS_FILE.read_text().splitlines() if line.strip()]
+    if len(wnids) != 1000 or len(set(wnids)) != 1000 or not all(_WNID.match(w) for w in wnids):
+        raise ValueError(f"{SYNSETS_FILE} must hold 1,000 distinct WordNet ids (nXXXXXXXX), one per line")
+    return wnids
+
+
+def reservoir_sample(items: Iterable, k: int, rng: random.Random) -> list:
+    """k items drawn uniformly without replacement from a stream of unknown length (all items if fewer),
+    in O(k) memory (Vitter's algorithm R); the order of the result is not meaningful."""
+    sample: list = []
+    for n, item in enumerate(items):
+        if n < k:
+            sample.append(item)
+        else:
+            j = rng.randrange(n + 1)
+            if j < k:
+                sample[j] = item
+    return sample
+
+
+def _class_dirs(root: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+
+
+def _walk_images(folder: str) -> Iterator[str]:
+    """Image files under `folder`, in sorted order, skipping ._* files; no list of the whole tree is built."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith("._") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES:
+                yield os.path.join(dirpath, f)
+
+
+def _as_names(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in re.split(r"[,\s]+", value) if v]
+    return [str(v) for v in value]
+
+
+def _oe_root(name: str, raw_dir: Path, root, subfolders: Sequence[str]) -> Path:
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise missing(name, root, [f"the folder {root} (option root) does not exist"], INSTRUCTIONS[name])
+        return root
+    if not raw_dir.is_dir():
+        raise missing(name, raw_dir, [f"the folder {raw_dir} does not exist"], INSTRUCTIONS[name])
+    for sub in subfolders:
+        if (raw_dir / sub).is_dir() and any(_WNID.match(d) for d in _class_dirs(raw_dir / sub)):
+            return raw_dir / sub
+    if any(_WNID.match(d) for d in _class_dirs(raw_dir)):
+        return raw_dir
+    raise missing(name, raw_dir, [f"class folders named by WordNet id (raw_dir/<wnid>/*.JPEG, or under "
+                                   f"{', '.join('raw_dir/' + s for s in subfolders)})"], INSTRUCTIONS[name])
+
+
+def _prepare_oe(name: str, root: Path, excluded: set[str], count: int, seed: int, size: int, workers,
+                out_dir: Path, what: str) -> dict:
+    count = int(count)
+    if count < 1:
+        raise ValueError(f"{name}: count must be positive, got {count}")
+    classes = _class_dirs(root)
+    used = [c for c in classes if c not in excluded]
+    if not used:
+        raise ValueError(f"{name}: every class folder of {root} is excluded ({len(classes)} folders)")
+    rng = random.Random(seed)
+    spare = max(16, count // 100)  # replacements for unreadable images, drawn with the sample
+    stream = (p for c in used for p in _walk_images(os.path.join(root, c)))
+    total = [0]
+
+    def counted(it):
+        for x in it:
+            total[0] += 1
+            yield x
+
+    pool = reservoir_sample(counted(stream), count + spare, rng)
+    rng.shuffle(pool)
+    available = total[0]
+    if not pool:
+        raise ValueError(f"{name}: no image files under the {len(used)} class folders of {root} left after exclusion")
+    skipped: list[str] = []
+    workers = n_workers(workers)
+    with Scratch(out_dir) as scratch:
+        target = min(count, len(pool))
+        images = scratch.array("train", target, size)
+        labels = np.full(target, -1, dtype=np.int64)
+        n, nxt = 0, 0
+        while n < target and nxt < len(pool):  # unreadable images are replaced by the next ones of the pool
+            batch = sorted(pool[nxt:nxt + (target - n)])  # read in path order: kinder to disks
+            nxt += len(batch)
+            n = run_jobs([file_job(Path(p), -1, size) for p in batch], images, labels, n, workers, skipped)
+        images, labels = images[:n], labels[:n]
+        if n == 0:
+            raise ValueError(f"{name}: none of the sampled images under {root} could be read")
+        excluded_found = sorted(set(classes) & excluded)
+        notes = (f"{what}; OE only, unlabelled (-1). {len(classes)} class folders under {root}, "
+                 f"{len(excluded_found)} excluded, {len(used)} used, holding {available:,} image files; "
+                 f"{n:,} images drawn uniformly without replacement (reservoir sampling, Python random.Random({seed})"
+                 f"; {count:,} asked"
+                 + ("" if available >= count else f", but only {available:,} available") + "), stored in path order "
+                 f"within each read batch; {size}x{size} (shorter side resized, centre square)." + skip_note(skipped))
+        sources = {str(root) + "/": {"class_folders": len(classes), "class_folders_used": len(used),
+                                     "image_files_in_used_folders": available}}
+        return write_prepared(out_dir, name, {"train": (images, labels)}, [], sources=sources, skipped=skipped,
+                              notes=notes)
+
+
+def prepare_imagenet22k_minus_1k(raw_dir, out_dir, *, count: int = 50_000, seed: int = 0,
+                                 exclude_wnids: Sequence[str] | str = (), root=None, size: int = DEFAULT_SIZE,
+                                 workers: int | None = None) -> dict:
+    """ImageNet-22k minus ImageNet-1k (the paper's OE for the 224-pixel data sets): `count` images drawn uniformly
+    (seeded) from the class folders that are neither ImageNet-1k synsets nor in `exclude_wnids`."""
+    name = "imagenet22k_minus_1k"
+    raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
+    root = _oe_root(name, raw_dir, root, ("imagenet22k", "imagenet21k", "fall11_whole", "winter21_whole"))
+    onek = set(imagenet1k_wnids())
+    extra = set(_as_names(exclude_wnids))
+    present_1k = len(onek & set(_class_dirs(root)))
+    what = (f"ImageNet-22k minus ImageNet-1k: the {present_1k} ImageNet-1k synset folders present (of 1,000, list "
+            f"from timm's imagenet_synsets.txt) and {len(extra)} extra exclude_wnids removed")
+    return _prepare_oe(name, root, onek | extra, count, seed, size, workers, out_dir, what)
+
+
+def prepare_imagenet1k_minus_30(raw_dir, out_dir, *, exclude_wnids: Sequence[str] | str = (), count: int = 50_000,
+                                seed: int = 0, root=None, size: int = DEFAULT_SIZE,
+                                workers: int | None = None) -> dict:
+    """ImageNet-1k training images minus the class folders named in `exclude_wnids` (for ImageNet-30: its 30
+    classes' wnids): the OE of the public OECL code for ImageNet-30 (the paper states ImageNet-22k minus 1k).
+    `count` images drawn uniformly (seeded); the public code uses the whole remainder (about 1.2M images)."""
+    name = "imagenet1k_minus_30"
+    raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
+    extra = set(_as_names(exclude_wnids))
+    if not extra:
+        raise ValueError(f"{name}: pass exclude_wnids, the class folder names to leave out (for ImageNet-30, the "
+                         "wnids of its 30 classes)")
+    root = _oe_root(name, raw_dir, root, ("train", "ILSVRC2012_img_train"))
+    absent = sorted(extra - set(_class_dirs(root)))
+    what = (f"ImageNet-1k train minus {len(extra)} class folders (exclude_wnids"
+            + (f"; not present under the root: {', '.join(absent)}" if absent else "") + ")")
+    return _prepare_oe(name, root, extra, count, seed, size, workers, out_dir, what)
+
+
+def prepare_imagenet1k(raw_dir, out_dir, *, count: int = 50_000, seed: int = 0, root=None, size: int = DEFAULT_SIZE,
+                       workers: int | None = None) -> dict:
+    """ImageNet-1k training images, every class: `count` images drawn uniformly (seeded)."""
+    name = "imagenet1k"
+    raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
+    root = _oe_root(name, raw_dir, root, ("train", "ILSVRC2012_img_train"))
+    return _prepare_oe(name, root, set(), count, seed, size, workers, out_dir, "ImageNet-1k train, every class folder")
+
+
+ENTRIES = [
+    DataSet("imagenet22k_minus_1k", "ImageNet-22k minus ImageNet-1k, OE for the 224-px data sets (manual)",
+            prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"], label="ImageNet-22k minus ImageNet-1k"),
+    DataSet("imagenet1k_minus_30", "ImageNet-1k minus the ImageNet-30 classes, the public code's OE (manual)",
+            prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"], label="ImageNet-1k minus the 30 classes"),
+    DataSet("imagenet1k", "ImageNet-1k training images, Table VII's OE (manual)", prepare_imagenet1k, (),
+            INSTRUCTIONS["imagenet1k"], label="ImageNet-1k"),
+]
