@@ -395,18 +395,18 @@ def test_mvtec_needs_every_category(tmp_path):
 
 def test_defects_benchmark_and_table7_facts(tmp_path, monkeypatch):
     from oecl_core.data import build_split
-    from oecl_core.data.benchmarks import defects
+    from oecl_core.data.benchmarks import defect_detection
 
     make_mvtec(tmp_path / "raw", categories=mvtec.CATEGORIES)
     mvtec.prepare_mvtec(tmp_path / "raw", tmp_path / "data" / "mvtec", size=SIZE, verify=False)
     monkeypatch.setenv("OECL_DATA", str(tmp_path / "data"))
-    split = build_split("mvtec", "defects", 3, oe="none", size=SIZE)  # carpet: its own images only
+    split = build_split("mvtec", "defect_detection", 3, oe="none", size=SIZE)  # carpet: its own images only
     assert len(split.train) == 2 and len(split.test) == 2 and set(split.test_labels.tolist()) == {3}
     assert split.test_is_normal.tolist() == [False, True]  # test/crack/ sorts before test/good/
     train = load_prepared(tmp_path / "data" / "mvtec", "train")
     unflagged = ImageSet(train.images, train.labels, train.class_names)  # a data set without its own anomalies
     with pytest.raises(ValueError, match="defect flags"):
-        defects(train, unflagged, 0)
+        defect_detection(train, unflagged, 0)
     assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet1k"
 
 

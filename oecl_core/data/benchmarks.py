@@ -7,7 +7,7 @@ Each builder is a pure function of in-memory image sets, so every protocol is te
     few_shot        the largest class is normal, k images of the next largest are the OE, every other class is an
                     unseen anomaly; the OE class is left out of the test set (Table IV)
     diminishing     a fixed union of normal classes, trained on n images; near OE from named classes (Fig. 3)
-    defects         category c is normal; its own defective test images are the anomalies (MVTec-AD, Table VII)
+    defect_detection  category c is normal; its own defective test images are the anomalies (MVTec-AD, Table VII)
 Rule checked by every builder: the OE never contains a class that is an anomaly at test time.
 """
 from __future__ import annotations
@@ -72,11 +72,11 @@ def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: Image
                          train_labels=train.labels)
 
 
-def defects(train: ImageSet, test: ImageSet, cls: int, **_) -> BenchmarkData:
+def defect_detection(train: ImageSet, test: ImageSet, cls: int, **_) -> BenchmarkData:
     """A data set that comes with its own anomalies (MVTec-AD): the category's defect-free training images, tested
     on the category's test images, of which the defective ones are the anomalies."""
     if test.defective is None:
-        raise ValueError("the defects benchmark needs a data set whose test images are flagged defective (mvtec); "
+        raise ValueError("the defect_detection benchmark needs a data set whose test images are flagged defective (mvtec); "
                          "this one has no defect flags: use one_vs_rest")
     ok = train.labels == cls
     if train.defective is not None:
@@ -134,6 +134,6 @@ def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=()
 
 
 # The benchmarks whose runs are one per class of the data set (the class is the normal one, or the anomaly).
-PER_CLASS = ("one_vs_rest", "leave_one_out", "defects")
-BUILDERS = {"one_vs_rest": one_vs_rest, "leave_one_out": leave_one_out, "unlabeled": unlabeled, "defects": defects,
+PER_CLASS = ("one_vs_rest", "leave_one_out", "defect_detection")
+BUILDERS = {"one_vs_rest": one_vs_rest, "leave_one_out": leave_one_out, "unlabeled": unlabeled, "defect_detection": defect_detection,
             "few_shot": few_shot, "diminishing": diminishing}

@@ -15,6 +15,12 @@ from ..prepared import write_prepared
 ARCHIVE = "dtd-r1.0.1.tar.gz"
 SOURCES = (RemoteFile(ARCHIVE, "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",
                       md5="fff73e5086ae6bdbea199a49dfb8a4c1"),)
+# The 47 class folders of images/ (sorted, as the preparer orders them), known before preparation for planning.
+CLASSES = ("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked", "crosshatched",
+           "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy", "grid", "grooved", "honeycombed",
+           "interlaced", "knitted", "lacelike", "lined", "marbled", "matted", "meshed", "paisley", "perforated", "pitted",
+           "pleated", "polka-dotted", "porous", "potholed", "scaly", "smeared", "spiralled", "sprinkled", "stained",
+           "stratified", "striped", "studded", "swirly", "veined", "waffled", "woven", "wrinkled", "zigzagged")
 HOW = download_instructions("DTD (Describable Textures Dataset) r1.0.1", "dtd", SOURCES)
 
 
@@ -83,9 +89,9 @@ def prepare_dtd224(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, fold: int = 1,
 
 ENTRIES = [
     DataSet("dtd", "Describable Textures at 32 px, 47 classes (OE / OOD for CIFAR-10)", prepare_dtd, SOURCES, HOW,
-            label="DTD", image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k"),
+            label="DTD", image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k", class_names=CLASSES),
     # Table VII: the paper states ImageNet OE but no alpha for DTD; 0.1 is its value for the other small 224-px sets.
     DataSet("dtd224", "Describable Textures at 224 px, one vs. rest, 40 training images per class (Table VII)",
             prepare_dtd224, SOURCES, HOW, label="DTD", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet",
-            alpha=0.1, default_oe="imagenet1k", raw_name="dtd"),
+            alpha=0.1, default_oe="imagenet1k", class_names=CLASSES, raw_name="dtd"),
 ]

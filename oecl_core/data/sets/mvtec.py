@@ -1,6 +1,6 @@
 """MVTec-AD (Bergmann et al., 2019): 15 categories of industrial objects and textures. Each category has its own
 training images (all defect-free, train/good/) and test images (test/good/ and one folder per defect type); the
-anomalies are the defective test images of the same category (benchmark `defects`, Table VII)."""
+anomalies are the defective test images of the same category (benchmark `defect_detection`, Table VII)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -65,7 +65,7 @@ def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | 
 
 ENTRIES = [
     # Table VII: ImageNet OE as the caption states; the paper gives no alpha for MVTec-AD (0.1 as for its other
-    # small 224-px sets). Runs use the benchmark `defects`: category c normal, its defective test images anomalous.
+    # small 224-px sets). Runs use the benchmark `defect_detection`: category c normal, its defective test images anomalous.
     DataSet("mvtec", "MVTec-AD, 15 categories, own defect-free train / defective test images (Table VII)",
             prepare_mvtec, SOURCES, HOW, label="MVTec-AD", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet",
             alpha=0.1, default_oe="imagenet1k", class_names=CATEGORIES),
