@@ -259,13 +259,17 @@ def run_jobs(jobs: Sequence[Job], images: np.ndarray, labels: np.ndarray, start:
              skipped: list[str], chunk: int = 256) -> int:
     """Runs the jobs on a thread pool (PIL decodes without the GIL), writing their images in job order into
     images[start:] and labels[start:]; a failing job is listed in `skipped`. Returns the next free row."""
+    from tqdm import tqdm  # the progress bar gdown shows for downloads, here for decoding (shown on a terminal only)
+
     n = start
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    bar = tqdm(total=len(jobs), unit="file", desc="decoding", disable=None, leave=False)
     try:
         for first in range(0, len(jobs), chunk):  # bounded: at most `chunk` decoded results wait in memory
             part = jobs[first:first + chunk]
             results = (pool.map if pool is not None else map)(_attempt, [j[1] for j in part])
             for (desc, _, labs), result in zip(part, results):
+                bar.update()
                 if isinstance(result, Exception):
                     skipped.append(f"{desc}: {type(result).__name__}: {result}")
                     continue
@@ -273,6 +277,7 @@ def run_jobs(jobs: Sequence[Job], images: np.ndarray, labels: np.ndarray, start:
                     images[n], labels[n] = arr, lab
                     n += 1
     finally:
+        bar.close()
         if pool is not None:
             pool.shutdown()
     return n
