@@ -10,39 +10,58 @@ import csv
 import io
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import get_args, get_origin
 
 import numpy as np
 import torch
 
-from .config import PRESETS, RunConfig, resolve_config
+from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
 from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
 from .data.core import IMAGE_SUFFIXES, list_images, load_image_folder, read_image
 from .io import save_torch, write_text
 from .methods import METHODS
 
-# Command-line flags that override a preset, with their types.
-OVERRIDES = {
-    "epochs": int, "batch_size": int, "oe_batch_size": int, "optimizer": str, "lr": float, "momentum": float,
-    "weight_decay": float, "lr_schedule": str, "alpha": float, "warmup_epochs": int, "temperature": float,
-    "crop_scale_min": float, "image_size": int, "stem": str, "width": float, "n_aug": int,
-    "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
-    "oe_count": int, "obtainable": int, "stored_size": int, "aug_stats_every": int,
-    "uniformity_weight": float, "lr_warmup_epochs": int, "lr_warmup_multiplier": float,
+# Every RunConfig setting is a command-line override of the preset (--epochs, --lr-milestones 100 150, ...), generated
+# from its fields, except those naming the run and --oe, which each subcommand declares with its own meaning.
+OVERRIDES = [f.name for f in fields(RunConfig) if f.name not in IDENTITY_FIELDS + ("oe",)]
+# Help where the option's name does not say enough.
+OVERRIDE_HELP = {
+    "anomaly": "anomaly data set of the unlabeled benchmark (e.g. cifar100)",
+    "shots": "few-shot benchmark: OE images of the obtainable OOD class (-1: all)",
+    "obtainable": "few-shot benchmark: the obtainable OOD class (-1: the second largest)",
+    "train_size": "> 0: subsample the normal training images",
+    "oe_count": "> 0: subsample the OE pool (1: one-sample OE)",
+    "lr_schedule": "step (cosine per iteration), epoch (cosine per epoch) or multistep",
+    "lr_milestones": "epochs at which the multistep schedule multiplies the lr by 0.1",
+    "warmup_epochs": "alpha = 0 before this epoch",
+    "stored_size": "resolution of the stored images when larger than --image-size",
+    "s_mu_clean_view": "s_mu also averages the clean view (the public code's 33 views)",
+    "oe_resample": "a new OE subset and batch order every epoch (--no-oe-resample: see --fixed-oe)",
+    "aug_stats_every": "> 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)",
+    "device": "auto, cpu, cuda, cuda:1, mps",
 }
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("overrides of the preset")
-    for name, typ in OVERRIDES.items():
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
-    g.add_argument("--fixed-oe", dest="oe_resample", action="store_const", const=False, default=None,
+    g = p.add_argument_group("overrides of the preset (default: the preset's)")
+    for name in OVERRIDES:
+        kind, flag, text = SETTING_TYPES[name], "--" + name.replace("_", "-"), OVERRIDE_HELP.get(name)
+        if kind is bool:
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif get_origin(kind) is tuple:
+            g.add_argument(flag, dest=name, type=get_args(kind)[0], nargs="*", default=None, metavar="N", help=text)
+        else:
+            g.add_argument(flag, dest=name, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
+    # the documented spellings of --no-oe-resample / --oe-resample
+    g.add_argument("--fixed-oe", dest="oe_resample", action="store_const", const=False,
                    help="one fixed OE subset and batch order for every epoch (the public code's behaviour)")
-    g.add_argument("--resample-oe", dest="oe_resample", action="store_const", const=True)
+    g.add_argument("--resample-oe", dest="oe_resample", action="store_const", const=True, help=argparse.SUPPRESS)
 
 
 def _overrides(args) -> dict:
-    return {k: getattr(args, k) for k in list(OVERRIDES) + ["oe_resample"]}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ((k, getattr(args, k)) for k in OVERRIDES)}
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -60,13 +79,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args) -> RunConfig:
-    from .experiments import parse_benchmark_spec
+    from .experiments import Run, run_config
 
-    benchmark, spec_settings = parse_benchmark_spec(args.benchmark)
-    settings = {**spec_settings, **{k: v for k, v in _overrides(args).items() if v is not None}}
-    return resolve_config(args.preset, args.dataset, args.method, cls=args.cls, seed=args.seed,
-                          oe=args.oe or spec_settings.get("oe"), benchmark=benchmark,
-                          label=args.benchmark if spec_settings else None, **{k: v for k, v in settings.items() if k != "oe"})
+    run = Run(args.benchmark, args.dataset, args.method, args.cls, args.seed)
+    return run_config(args.preset, run, oe=args.oe, **_overrides(args))
 
 
 def cmd_train(args) -> int:
@@ -187,6 +203,7 @@ def cmd_predict(args) -> int:
 def cmd_sweep(args) -> int:
     """Every (method, class, seed) of one benchmark, each in its own resumable run folder, then a summary."""
     from .data import get_dataset
+    from .experiments import Run, run_config
     from .report import collect, summarise
     from .runner import run_experiment
 
@@ -195,9 +212,9 @@ def cmd_sweep(args) -> int:
     for method in args.methods:
         for cls in classes:
             for seed in args.seeds:
-                cfg = resolve_config(args.preset, args.dataset, method, cls=cls, seed=seed, oe=args.oe,
-                                     benchmark=args.benchmark, **_overrides(args))
-                out = Path(args.out) / args.benchmark / args.dataset / method / str(cls) / f"seed{seed}"
+                run = Run(args.benchmark, args.dataset, method, cls, seed)
+                cfg = run_config(args.preset, run, oe=args.oe, **_overrides(args))
+                out = Path(args.out) / run.relative_folder
                 metrics = run_experiment(cfg, out)
                 metrics_files.append(out / "metrics.json")
                 print(f"{method} class {cls} seed {seed}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics["auroc"].items())

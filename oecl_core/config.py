@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from typing import get_type_hints
 
 from .data import get_dataset
 from .methods import get_method
@@ -38,7 +39,7 @@ class RunConfig:
     weight_decay: float = 1e-6
     lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code),
     # or "multistep": x0.1 at each of lr_milestones (epochs), the eoe baselines' MultiStepLR
-    lr_milestones: tuple = ()
+    lr_milestones: tuple[int, ...] = ()
     lr_warmup_epochs: int = 0  # > 0 with lr_warmup_multiplier > 1: CSI's linear lr warm-up, then the cosine
     lr_warmup_multiplier: float = 1.0  # the lr rises from lr to lr * this over lr_warmup_epochs (CSI: 10)
     alpha: float = 1.0
@@ -73,6 +74,26 @@ class RunConfig:
         if isinstance(d.get("lr_milestones"), list):  # JSON has no tuples
             d["lr_milestones"] = tuple(d["lr_milestones"])
         return cls(**d)
+
+
+# Each setting's type (int, float, bool, str, tuple[int, ...]), for the benchmark specs' key=value settings and the
+# command-line overrides, which are both generated from RunConfig's fields.
+SETTING_TYPES: dict[str, type] = get_type_hints(RunConfig)
+# The fields that name a run rather than set it: the pipeline's run folder and the CLI's own arguments give them.
+IDENTITY_FIELDS = ("dataset", "benchmark", "cls", "method", "seed", "preset", "label")
+
+
+def parse_setting(key: str, text: str):
+    """A setting's value from text ('3', '0.5', 'true', '100,150' for a tuple), cast to the field's type."""
+    kind = SETTING_TYPES[key]
+    if kind is bool:
+        if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"setting {key} takes true or false, got {text!r}")
+        return text.lower() in ("1", "true", "yes")
+    if getattr(kind, "__origin__", None) is tuple:
+        item = kind.__args__[0]
+        return tuple(item(v) for v in text.replace(",", " ").split())
+    return kind(text)
 
 
 PRESETS: dict[str, dict] = {
@@ -152,11 +173,12 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
 
 def validate(cfg: RunConfig) -> None:
     """Errors that say which setting is wrong and what would be right, before any work is done."""
+    from .data.benchmarks import PER_CLASS
     from .data.registry import BENCHMARKS, check_class
 
     if cfg.benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {cfg.benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if cfg.benchmark in ("one_vs_rest", "leave_one_out") and not cfg.dataset.startswith("folder:"):
+    if cfg.benchmark in PER_CLASS and not cfg.dataset.startswith("folder:"):
         check_class(get_dataset(cfg.dataset), cfg.cls)
     problems = []
     if cfg.epochs < (1 if get_method(cfg.method).trains else 0):

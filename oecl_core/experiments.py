@@ -4,29 +4,24 @@ A *benchmark spec* names a benchmark plus the run settings that make it a varian
     one_vs_rest                          Table I
     one_vs_rest~oe=svhn                  Table IX, SVHN as OE
     few_shot~obtainable=0~shots=1        Table IV, one melanoma image as OE
-It is the <benchmark> folder of results/<preset>/runs/<benchmark>/<dataset>/<method>/<cls>/seed<seed>/.
+It is the <benchmark> folder of a run's folder (RUN_FOLDER).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 
-from .config import RunConfig
+from .config import IDENTITY_FIELDS, SETTING_TYPES, RunConfig, parse_setting, resolve_config
 from .data import BENCHMARKS, get_dataset
+from .data.benchmarks import PER_CLASS
+from .data.registry import BENCHMARK_OE, is_prepared_set
 from .methods import METHODS
 
 SEP = "~"
-_TYPES = {f.name: f.type for f in fields(RunConfig)}
-
-
-def _cast(key: str, value: str):
-    kind = _TYPES[key]
-    if kind in ("int", int):
-        return int(value)
-    if kind in ("float", float):
-        return float(value)
-    if kind in ("bool", bool):
-        return value.lower() in ("1", "true", "yes")
-    return value
+# The one layout of a run's folder, below a runs root: the pipeline's results/<preset>/runs/ (RUNS_ROOT; its rules
+# build their output, log and benchmark paths from RUN_FOLDER) and the `sweep` command's --out folder.
+RUN_FOLDER = "{benchmark}/{dataset}/{method}/{cls}/seed{seed}"
+RUNS_ROOT = "results/{preset}/runs"
 
 
 def parse_benchmark_spec(spec: str) -> tuple[str, dict]:
@@ -37,15 +32,23 @@ def parse_benchmark_spec(spec: str) -> tuple[str, dict]:
     overrides = {}
     for part in parts:
         key, eq, value = part.partition("=")
-        if not eq or key not in _TYPES or key in ("benchmark", "dataset", "method", "cls", "seed", "preset", "label"):
-            valid = sorted(k for k in _TYPES if k not in ("benchmark", "dataset", "method", "cls", "seed", "preset", "label"))
+        if not eq or key not in SETTING_TYPES or key in IDENTITY_FIELDS:
+            valid = sorted(k for k in SETTING_TYPES if k not in IDENTITY_FIELDS)
             raise ValueError(f"bad setting {part!r} in benchmark spec {spec!r}; write key=value with a key among {', '.join(valid)}")
-        overrides[key] = _cast(key, value)
+        try:
+            overrides[key] = parse_setting(key, value)
+        except ValueError as err:
+            raise ValueError(f"bad setting {part!r} in benchmark spec {spec!r}: {err}") from None
     return name, overrides
 
 
+def _spec_value(value) -> str:
+    """A setting as a spec writes it; a tuple as parse_setting reads it back ('10,15')."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
 def benchmark_spec(name: str, **settings) -> str:
-    return SEP.join([name] + [f"{k}={v}" for k, v in sorted(settings.items())])
+    return SEP.join([name] + [f"{k}={_spec_value(v)}" for k, v in sorted(settings.items())])
 
 
 OE_SETTINGS = ("oe", "oe_count")
@@ -68,8 +71,46 @@ class Run:
     cls: int
     seed: int
 
+    @property
+    def relative_folder(self) -> str:
+        return RUN_FOLDER.format(**asdict(self))
+
     def folder(self, preset: str) -> str:
-        return f"results/{preset}/runs/{self.benchmark}/{self.dataset}/{self.method}/{self.cls}/seed{self.seed}"
+        return f"{RUNS_ROOT.format(preset=preset)}/{self.relative_folder}"
+
+
+def run_config(preset: str, run: Run, **overrides) -> RunConfig:
+    """A run's complete settings: resolve_config of its preset, data set and method, with its benchmark spec's
+    settings and then `overrides` (None = not given) on top. The CLI's `run` / `train` and the planner both use it."""
+    name, settings = parse_benchmark_spec(run.benchmark)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return resolve_config(preset, run.dataset, run.method, benchmark=name, cls=run.cls, seed=run.seed,
+                          label=run.benchmark if run.benchmark != name else None, **settings)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The data sets one run reads, as its resolved settings name them."""
+    dataset: str
+    oe: str  # "" when the run reads no OE set: none, or the OE the benchmark builds from the data set itself
+    anomaly: str  # "" unless the benchmark tests against another data set's images (unlabeled)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for n in (self.dataset, self.oe, self.anomaly) if n))
+
+    @property
+    def to_prepare(self) -> tuple[str, ...]:
+        """Those read from <data root>/<name>/, which `python -m oecl_core data prepare <name>` makes."""
+        return tuple(n for n in self.names if is_prepared_set(n))
+
+
+@lru_cache(maxsize=None)  # the planner asks once per training job; resolving is pure
+def run_inputs(preset: str, run: Run) -> RunInputs:
+    """The data sets `run` reads under `preset`, from the same RunConfig its training job resolves, so the planner
+    waits for exactly those (e.g. no ImageNet-22k for a few-shot run, whose OE is the benchmark's own images)."""
+    cfg = run_config(preset, run)
+    return RunInputs(cfg.dataset, "" if cfg.oe in ("none", BENCHMARK_OE) else cfg.oe, cfg.anomaly)
 
 
 def class_indices(dataset: str, classes, where: str) -> list[int]:
@@ -155,9 +196,9 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
             continue  # a row of quoted numbers only
         dataset = row["dataset"]
         get_dataset(dataset)
-        classes = row.get("classes", t.get("classes", "all" if bench in ("one_vs_rest", "leave_one_out") else [0]))
+        classes = row.get("classes", t.get("classes", "all" if bench in PER_CLASS else [0]))
         indices = class_indices(dataset, classes, where)
-        if bench in ("one_vs_rest", "leave_one_out"):
+        if bench in PER_CLASS:
             n = len(get_dataset(dataset).classes())
             bad = [c for c in indices if not 0 <= c < n]
             if bad:
@@ -175,29 +216,28 @@ def _with_settings(spec: str, **settings) -> str:
 
 def figure_runs(name: str, figure: dict, preset: str) -> dict[str, list[Run]]:
     """The runs behind one figure, grouped by role (e.g. {'runs': [...]} or {'with': [...], 'without': [...]},
-    or one group per legend entry of a size sweep). Figure kinds: see oecl_core/figures.py."""
+    or one group per legend entry of a size sweep), as its kind (oecl_core.figures.FIGURE_KINDS) plans them."""
+    from .figures import FIGURE_KINDS
+
     f = table_for_preset(figure, preset)
+    kind = FIGURE_KINDS.get(f["kind"])
+    if kind is None:
+        raise ValueError(f"config: figures.{name}.kind {f['kind']!r}; valid choices: {', '.join(FIGURE_KINDS)}")
+    missing = [key for key in kind.needs if key not in f]
+    if missing:
+        raise ValueError(f"config: figures.{name} (kind {f['kind']}) needs {', '.join(missing)}")
     dataset, method = f["dataset"], f.get("method", "oecl")
     get_dataset(dataset)
     if method not in METHODS:
         raise ValueError(f"config: figures.{name}.method {method!r}; valid choices: {', '.join(METHODS)}")
-    spec = f.get("benchmark", "one_vs_rest")
     cls = class_indices(dataset, [f.get("cls", 0)], f"config: figures.{name}")[0]
     seeds = f.get("seeds", [0])
-    kind = f["kind"]
-    if kind in ("norms", "ratio", "collapse", "raw_norms"):
-        return {"runs": [Run(_with_settings(spec, **f.get("settings", {})), dataset, method, cls, s) for s in seeds]}
-    if kind == "warmup":
-        return {"with": [Run(spec, dataset, method, cls, seeds[0])],
-                "without": [Run(_with_settings(spec, warmup_epochs=0), dataset, method, cls, seeds[0])]}
-    if kind == "weights":
-        return {"runs": [Run(_with_settings(spec, uniformity_weight=w), dataset, method, cls, s)
-                         for w in f["weights"] for s in seeds]}
-    if kind == "size_sweep":
-        groups = {}
-        for label, group_spec in f["groups"].items():
-            groups[label] = [Run(spec_for_method(_with_settings(group_spec, train_size=n), method), dataset, method, cls, s)
-                             for n in f["sizes"] for s in seeds]
-        return groups
-    raise ValueError(f"config: figures.{name}.kind {kind!r}; valid choices: norms, ratio, collapse, raw_norms, warmup, "
-                     "weights, size_sweep")
+    spec = _with_settings(f.get("benchmark", "one_vs_rest"), **f.get("settings", {}))
+
+    def runs(variant: str, only_first_seed: bool = False) -> list[Run]:
+        """The figure's runs of one benchmark spec: each seed (or the first), the OE settings dropped where the
+        method uses none (spec_for_method), so they coincide with the tables' runs."""
+        return [Run(spec_for_method(variant, method), dataset, method, cls, s)
+                for s in (seeds[:1] if only_first_seed else seeds)]
+
+    return kind.plan(f, spec, runs)

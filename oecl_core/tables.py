@@ -16,7 +16,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from .experiments import column_runs, parse_benchmark_spec, spec_for_method, table_for_preset, table_paper_cell
+from .experiments import (Run, column_runs, parse_benchmark_spec, run_config, spec_for_method, table_for_preset,
+                          table_paper_cell)
 from .io import write_text
 from .reference import load_paper_tables, roman
 
@@ -59,17 +60,14 @@ def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -
             "oe": ",".join(oe) if oe else ("none" if len(rows) else "")}
 
 
-def planned_oe(dataset: str, spec: str, method: str) -> str:
-    """The OE a method's runs of this row use: none, the spec's `oe=` setting, or the data set's default."""
-    from .data import get_dataset
+def planned_oe(preset: str, dataset: str, spec: str, method: str) -> str:
+    """The OE a method's runs of this row use, as their resolved settings say (none for a method not implemented)."""
     from .methods import METHODS
 
-    if method not in METHODS or not METHODS[method].uses_external_oe:
+    if method not in METHODS:
         return "none"
-    bench, settings = parse_benchmark_spec(spec)
-    if settings.get("oe"):
-        return settings["oe"]
-    return "benchmark" if bench == "few_shot" else get_dataset(dataset).default_oe
+    # the OE does not depend on the class or seed: class 0 is valid for every benchmark
+    return run_config(preset, Run(spec_for_method(spec, method), dataset, method, 0, 0)).oe
 
 
 def method_score(method: str, table_score: str) -> str:
@@ -101,7 +99,7 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
             if not cell.get("oe"):
-                cell["oe"] = planned_oe(row["dataset"], spec, col["method"])
+                cell["oe"] = planned_oe(preset, row["dataset"], spec, col["method"])
             cell["difference"] = cell.get("ours_mean", math.nan) - cell["paper_value"]
             cells.append(cell)
     return pd.DataFrame(cells).reindex(columns=COLUMNS)

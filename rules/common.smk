@@ -1,9 +1,6 @@
 # Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
 from oecl_core.config import PRESETS
-from oecl_core.data import DATASETS, get_dataset
-from oecl_core.data.registry import PREPARED_OE
-from oecl_core.experiments import figure_runs, parse_benchmark_spec, table_runs
-from oecl_core.methods import METHODS
+from oecl_core.experiments import RUN_FOLDER, RUNS_ROOT, Run, figure_runs, run_inputs, table_runs
 
 PRESET = config["preset"]
 if PRESET not in PRESETS:
@@ -28,16 +25,7 @@ def all_runs():
     return list(dict.fromkeys(runs))
 
 
-def _is_prepared_set(name):
-    return name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared)
-
-
 def prepared_inputs(wildcards):
-    """Manifests of the prepared data sets a run reads: its own, its OE set and its anomaly set."""
-    spec = get_dataset(wildcards.dataset)
-    _, settings = parse_benchmark_spec(wildcards.benchmark)
-    names = [wildcards.dataset] if spec.prepared else []
-    if METHODS[wildcards.method].uses_external_oe:
-        names.append(settings.get("oe", spec.default_oe))
-    names.append(settings.get("anomaly", ""))
-    return [f"{DATA_ROOT}/{n}/manifest.json" for n in dict.fromkeys(names) if _is_prepared_set(n)]
+    """Manifests of the prepared data sets a run reads (experiments.run_inputs: its own, its OE and anomaly sets)."""
+    run = Run(wildcards.benchmark, wildcards.dataset, wildcards.method, int(wildcards.cls), int(wildcards.seed))
+    return [f"{DATA_ROOT}/{name}/manifest.json" for name in run_inputs(wildcards.preset, run).to_prepare]

@@ -1,15 +1,17 @@
 # One job per (benchmark spec, data set, method, class, seed). Re-running resumes from the run's checkpoint.
+# The run folder is RUNS_ROOT/RUN_FOLDER (oecl_core/experiments.py; its fields are the wildcards), as for the CLI's
+# sweep; the log and benchmark files mirror it.
 
 
 rule train_run:
     input:
         prepared_inputs,
     output:
-        metrics="results/{preset}/runs/{benchmark}/{dataset}/{method}/{cls}/seed{seed}/metrics.json",
+        metrics=f"{RUNS_ROOT}/{RUN_FOLDER}/metrics.json",
     log:
-        "results/{preset}/logs/train/{benchmark}/{dataset}/{method}/{cls}/seed{seed}.log",
+        f"results/{{preset}}/logs/train/{RUN_FOLDER}.log",
     benchmark:
-        "results/{preset}/benchmarks/train/{benchmark}/{dataset}/{method}/{cls}/seed{seed}.tsv"
+        f"results/{{preset}}/benchmarks/train/{RUN_FOLDER}.tsv"
     params:
         out=lambda wc, output: os.path.dirname(output.metrics),
         data_root=DATA_ROOT,

@@ -532,3 +532,77 @@ def test_run_and_predict_with_a_baseline_use_its_network_and_own_score(tmp_path,
     assert main(["predict", "--model", str(out / "checkpoint.pt"), *map(str, images), "--device", "cpu"]) == 0
     rows = _read_scores(capsys.readouterr().out)
     assert len(rows) == 2 and all(0 < float(s) <= 1 for _, s in rows)  # exp(-d(z)) lies in (0, 1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Overrides generated from RunConfig's fields; the sweep's run folders
+# ---------------------------------------------------------------------------------------------------------
+
+# Each subcommand's own required arguments.
+REQUIRED = {"run": ["--out", "r"], "train": ["--out", "r"], "sweep": ["--out", "r"],
+            "fit": ["--normal", "n", "--oe", "o", "--out", "m.pt"]}
+
+
+def _sample(name: str):
+    """Command-line words for a setting and the value they must give, by the field's type."""
+    from typing import get_origin
+
+    from oecl_core.config import SETTING_TYPES
+
+    kind, flag = SETTING_TYPES[name], "--" + name.replace("_", "-")
+    if kind is bool:
+        return [flag], True
+    if get_origin(kind) is tuple:
+        return [flag, "30", "40"], (30, 40)
+    text = {int: "7", float: "0.25", str: "abc"}[kind]
+    return [flag, text], kind(text)
+
+
+@pytest.mark.parametrize("command", list(REQUIRED))
+def test_every_run_setting_is_a_typed_command_line_override(command):
+    """Every RunConfig field but those naming the run (and --oe, declared per subcommand) is an override of the
+    preset, parsed to the field's type; a new field gets its option without touching the CLI."""
+    from dataclasses import fields
+
+    from oecl_core.cli import _overrides, build_parser
+    from oecl_core.config import IDENTITY_FIELDS, RunConfig
+
+    parser = build_parser()
+    settings = [f.name for f in fields(RunConfig) if f.name not in IDENTITY_FIELDS + ("oe",)]
+    assert set(_overrides(parser.parse_args([command, *REQUIRED[command]]))) == set(settings)
+    assert all(v is None for v in _overrides(parser.parse_args([command, *REQUIRED[command]])).values())
+    for name in settings:
+        words, value = _sample(name)
+        got = _overrides(parser.parse_args([command, *REQUIRED[command], *words]))
+        assert got[name] == value and type(got[name]) is type(value), name
+        assert all(v is None for k, v in got.items() if k != name)
+    if command in ("run", "train"):  # with the run's own arguments, every setting but the spec's label
+        given = vars(parser.parse_args([command, *REQUIRED[command]]))
+        assert {f.name for f in fields(RunConfig)} - {"label"} <= set(given)
+
+
+def test_overrides_reach_the_run_config_and_old_spellings_still_work():
+    from oecl_core.cli import _config, build_parser
+
+    args = build_parser().parse_args(["run", "--out", "r", "--preset", "smoke", "--benchmark", "one_vs_rest~epochs=9",
+                                      "--lr-schedule", "multistep", "--lr-milestones", "3", "5", "--s-mu-clean-view",
+                                      "--fixed-oe", "--epochs", "6"])
+    cfg = _config(args)
+    assert (cfg.lr_milestones, cfg.s_mu_clean_view, cfg.oe_resample, cfg.epochs) == ((3, 5), True, False, 6)
+    assert cfg.label == "one_vs_rest~epochs=9"
+    args = build_parser().parse_args(["run", "--out", "r", "--preset", "smoke", "--no-oe-resample"])
+    assert _config(args).oe_resample is False
+    args = build_parser().parse_args(["run", "--out", "r", "--preset", "smoke", "--fixed-oe", "--resample-oe"])
+    assert _config(args).oe_resample is True
+
+
+def test_sweep_writes_each_run_in_the_pipelines_run_folder(tmp_path, capsys):
+    from oecl_core.experiments import Run
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "digits", "--methods", "simclr", "--classes", "2", "--seeds", "1",
+                 *TINY, "--out", str(out)]) == 0
+    folder = out / Run("one_vs_rest", "digits", "simclr", 2, 1).relative_folder
+    assert folder == out / "one_vs_rest/digits/simclr/2/seed1"
+    assert json.loads((folder / "metrics.json").read_text())["settings"]["cls"] == 2
+    assert (out / "auc.csv").is_file() and "simclr" in capsys.readouterr().out

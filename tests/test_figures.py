@@ -1,6 +1,7 @@
 """Figures from synthetic run folders and a synthetic auc.csv (no training)."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -173,3 +174,54 @@ def test_save_figure(tmp_path):
     assert (tmp_path / "out" / "sub" / "fig1.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "out" / "sub" / "fig1.png").read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in (tmp_path / "out" / "sub").iterdir()) == ["fig1.pdf", "fig1.png"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The registry of figure kinds: what the planner plans for each configured figure, the figure script draws
+# ---------------------------------------------------------------------------------------------------------
+
+def _config_figures():
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["figures"]
+
+
+@pytest.mark.parametrize("name", [f"fig{i}" for i in range(1, 9)])
+def test_each_configured_figure_is_drawn_from_the_runs_its_kind_plans(tmp_path, name):
+    """Every figure of config.yaml (smoke preset): experiments.figure_runs plans its groups through FIGURE_KINDS,
+    synthetic run folders stand in for the planned runs (with their real resolved settings in metrics.json), and
+    the kind's draw function (what workflow_scripts/figure.py calls) draws it from exactly those folders."""
+    from oecl_core.experiments import figure_runs, run_config, table_for_preset
+
+    figure = _config_figures()[name]
+    spec = table_for_preset(figure, "smoke")
+    groups = figure_runs(name, figure, "smoke")
+    folders = {}
+    for label, runs in groups.items():
+        folders[label] = []
+        for run in runs:
+            folder = tmp_path / run.folder("smoke")
+            assert folder == make_run(folder.parent.parent, cls=run.cls, seed=run.seed, aug_every=5)
+            settings = run_config("smoke", run).to_dict()
+            (folder / "metrics.json").write_text(json.dumps({
+                "auroc": {"s_l2": 0.6 + 0.1 * len(folders), "s_mu": 0.8}, "status": "ok", "settings": settings,
+                "timings": {"train_seconds": 1.0}}))
+            folders[label].append(folder)
+    fig = F.FIGURE_KINDS[spec["kind"]].draw(folders, spec, name)
+    assert isinstance(fig, Figure)
+    if spec["kind"] == "size_sweep":  # one error-bar line per legend entry, at the configured sizes
+        containers = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+        assert len(containers) == len(spec["groups"])
+        assert all(list(c.lines[0].get_xdata()) == sorted(spec["sizes"]) for c in containers)
+    if spec["kind"] == "weights":  # one point per configured weight, read from the runs' settings
+        assert list(fig.axes[1].get_lines()[0].get_xdata()) == sorted(spec["weights"])
+
+
+def test_figure_kinds_are_the_planner_checks_choices():
+    from oecl_core.experiments import figure_runs
+
+    with pytest.raises(ValueError, match="kind 'histogram'; valid choices: " + ", ".join(F.FIGURE_KINDS)):
+        figure_runs("fig1", {"kind": "histogram", "dataset": "digits"}, "smoke")
+    with pytest.raises(ValueError, match=r"figures.fig6 \(kind weights\) needs weights"):
+        figure_runs("fig6", {"kind": "weights", "dataset": "digits"}, "smoke")
+    assert {f["kind"] for f in _config_figures().values()} <= set(F.FIGURE_KINDS)

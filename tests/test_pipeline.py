@@ -67,6 +67,29 @@ def test_smoke_table1_measures_every_from_scratch_baseline_and_quotes_clip(tmp_p
     assert all(n == 5 for n in runs.values())  # digits 0-4
 
 
+def planned_preparations(output: str) -> set[str]:
+    return set(re.findall(r"rule prepare_dataset:\n(?:    .*\n)*?    wildcards: name=(\w+)", output))
+
+
+def test_table4_few_shot_runs_wait_only_for_the_data_sets_they_read(tmp_path):
+    """The few-shot runs' OE is the benchmark's own images (experiments.run_inputs): Table IV plans the preparation
+    of Raabin-WBC and HAM10000 and none of ImageNet-22k, a manual download they never read."""
+    out = snakemake(tmp_path, "-n", "table4")
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert planned_preparations(out.stdout) == {"raabin", "ham10000"}
+    runs = planned_runs(out.stdout)
+    assert runs[("raabin", "oecl")] == 4 * 5 and runs[("ham10000", "oecl")] == 8 * 5
+
+
+def test_the_official_preset_prepares_its_own_imagenet30_oe(tmp_path):
+    """config.DATASET_OE: the public code's ImageNet-30 OE is ImageNet-1k minus the 30 classes."""
+    config = repo_config(preset="official", tables={"table1": {"rows": [{"dataset": "imagenet30", "classes": [0]}],
+                                                               "columns": [{"method": "oecl", "run": True}]}})
+    out = snakemake(tmp_path, "-n", "table1", config=config)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert planned_preparations(out.stdout) == {"imagenet30", "imagenet1k_minus_30"}
+
+
 @pytest.mark.parametrize("preset", ["paper", "smoke", "official"])
 def test_every_table_and_figure_target_plans(tmp_path, preset):
     out = snakemake(tmp_path, "-n", *TARGETS, config=repo_config(preset=preset))
@@ -89,6 +112,8 @@ def test_slurm_profile_dry_run_shows_gpu_resources(tmp_path):
      "out of range"),
     (dict(tables={"table1": {"seeds": 3, "rows": [{"dataset": "digits"}], "columns": [{"method": "oecl", "run": True}]}}), "seeds"),
     (dict(tables={"table1": {"rows": [{"dataset": "mnist"}], "columns": [{"method": "oecl", "run": True}]}}), "digits"),
+    # figure kinds are checked against oecl_core.figures.FIGURE_KINDS, whose kinds the message lists
+    (dict(figures={"fig1": {"kind": "histogram", "dataset": "digits"}}), "size_sweep"),
 ])
 def test_bad_configuration_stops_before_any_job(tmp_path, change, message):
     config = repo_config(**change)
