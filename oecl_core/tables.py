@@ -18,6 +18,7 @@ import pandas as pd
 
 from .experiments import (Run, column_runs, parse_benchmark_spec, run_config, spec_for_method, table_for_preset,
                           table_paper_cell)
+from .data.sets import SETS
 from .io import write_text
 from .reference import load_paper_tables, roman
 
@@ -25,15 +26,12 @@ METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl"
                  "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
                  "bce_cl": "BCE-CL", "dsvdd": "DSVDD", "dn2": "DN2", "panda": "PANDA", "transformly": "Transformly",
                  "supclr": "SupCLR", "supclr_oe": "OE + SupCLR", "patchcore": "PatchCore", "efficientad": "EfficientAD"}
-DATASET_LABELS = {"cifar10": "CIFAR-10", "imagenet30": "ImageNet-30", "dior": "DIOR", "raabin": "Raabin-WBC",
-                  "ham10000": "HAM10000", "dtd": "DTD", "mvtec": "MVTec-AD", "digits": "digits (embedded)"}
+# What the data sets and OE sets are called in rows and OE notes: each prepared set's label (data/sets/), and these.
+DATASET_LABELS = {**{name: entry.label for name, entry in SETS.items()}, "digits": "digits (embedded)",
+                  "benchmark": "images of the obtainable class",
+                  "sample_photos_digit_like": "crops of scikit-learn's sample photos, rendered like the digits",
+                  "sample_photos": "crops of scikit-learn's sample photos (colour)"}
 BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
-# What the OE sets are, for the tables' OE notes.
-OE_LABELS = {"tiny300k": "300K random images (standing in for 80M Tiny Images)", "tiny80m": "80M Tiny Images",
-             "imagenet22k_minus_1k": "ImageNet-22k minus ImageNet-1k", "imagenet1k_minus_30": "ImageNet-1k minus the 30 classes",
-             "cifar100": "CIFAR-100", "svhn": "SVHN", "dtd": "DTD", "benchmark": "images of the obtainable class",
-             "sample_photos_digit_like": "crops of scikit-learn's sample photos, rendered like the digits",
-             "sample_photos": "crops of scikit-learn's sample photos (colour)"}
 COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
            "classes", "collapsed_runs", "undertrained_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
            "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
@@ -162,7 +160,7 @@ def oe_notes(cells: pd.DataFrame) -> list[str]:
     for row_label, group in cells.groupby("row", sort=False):
         names = sorted({n for value in group["oe"].dropna().astype(str) for n in value.split(",")} - {"none", ""})
         if names:
-            notes.append(f"{row_label}: " + "; ".join(OE_LABELS.get(n, n) for n in names))
+            notes.append(f"{row_label}: " + "; ".join(DATASET_LABELS.get(n, n) for n in names))
     return notes
 
 

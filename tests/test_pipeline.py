@@ -81,6 +81,15 @@ def test_table4_few_shot_runs_wait_only_for_the_data_sets_they_read(tmp_path):
     assert runs[("raabin", "oecl")] == 4 * 5 and runs[("ham10000", "oecl")] == 8 * 5
 
 
+def test_table7_trains_oecl_on_dtd_and_mvtec(tmp_path):
+    """Table VII's OECL cells are measured: DTD at 224 px (47 classes) and MVTec-AD (15 categories), ImageNet-1k OE."""
+    out = snakemake(tmp_path, "-n", "table7")
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert planned_preparations(out.stdout) == {"dtd224", "mvtec", "imagenet1k"}
+    runs = planned_runs(out.stdout)
+    assert runs == {("dtd224", "oecl"): 47 * 5, ("mvtec", "oecl"): 15 * 5}
+
+
 def test_the_official_preset_prepares_its_own_imagenet30_oe(tmp_path):
     """config.DATASET_OE: the public code's ImageNet-30 OE is ImageNet-1k minus the 30 classes."""
     config = repo_config(preset="official", tables={"table1": {"rows": [{"dataset": "imagenet30", "classes": [0]}],
