@@ -116,7 +116,7 @@ def load_oe(name: str, size: int, seed: int = 0) -> torch.Tensor | None:
     training images), or `folder:DIR` (every image under DIR)."""
     if name.startswith(FOLDER_PREFIX):
         return load_image_folder(Path(name[len(FOLDER_PREFIX):]).expanduser(), size).images
-    if name in PREPARED_OE or (name in DATASETS and DATASETS[name].prepared):
+    if is_prepared_set(name):
         folder = default_data_root() / name
         if not is_prepared(folder):
             raise FileNotFoundError(f"OE set {name!r} is not prepared under {folder}; run `python -m oecl_core data "
@@ -125,7 +125,7 @@ def load_oe(name: str, size: int, seed: int = 0) -> torch.Tensor | None:
     try:
         return OE_SOURCES[name](size, seed)
     except KeyError:
-        choices = sorted(OE_SOURCES) + list(PREPARED_OE) + [n for n, d in DATASETS.items() if d.prepared]
+        choices = sorted(OE_SOURCES) + sorted(SETS)
         raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(choices)}, {BENCHMARK_OE}, or folder:DIR") from None
 
 
