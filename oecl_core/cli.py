@@ -29,7 +29,11 @@ OVERRIDES = {
     "checkpoint_every": int, "log_samples": int, "device": str, "anomaly": str, "shots": int, "train_size": int,
     "oe_count": int, "obtainable": int, "stored_size": int, "aug_stats_every": int,
     "uniformity_weight": float, "lr_warmup_epochs": int, "lr_warmup_multiplier": float,
+    "precision": str, "score_batch_views": int,
 }
+# Speed switches (README, "Speed"): on/off flags.
+SWITCHES = {"compile": "torch.compile the network for the training steps",
+            "cuda_graphs": "CUDA graphs for the training steps (torch.compile mode reduce-overhead; CUDA only)"}
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -39,10 +43,12 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fixed-oe", dest="oe_resample", action="store_const", const=False, default=None,
                    help="one fixed OE subset and batch order for every epoch (the public code's behaviour)")
     g.add_argument("--resample-oe", dest="oe_resample", action="store_const", const=True)
+    for name, text in SWITCHES.items():
+        g.add_argument("--" + name.replace("_", "-"), dest=name, action="store_const", const=True, default=None, help=text)
 
 
 def _overrides(args) -> dict:
-    return {k: getattr(args, k) for k in list(OVERRIDES) + ["oe_resample"]}
+    return {k: getattr(args, k) for k in list(OVERRIDES) + ["oe_resample"] + list(SWITCHES)}
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

@@ -44,7 +44,9 @@ BN_SETTLE_STEPS = 30
 # barely left its random initialisation: flagged `undertrained` (docs/fidelity.md, optimiser pilot).
 UNDERTRAINED_CHANGE = 0.10
 # Settings that may change between an interrupted run and its resumption without changing the result.
-RESUMABLE_CHANGES = {"device", "checkpoint_every"}
+RESUMABLE_CHANGES = {"device", "checkpoint_every", "compile", "cuda_graphs", "score_batch_views"}
+# A checkpoint written before a setting existed ran with the setting's default.
+SETTING_DEFAULTS = RunConfig().to_dict()
 
 
 class TrainingDiverged(RuntimeError):
@@ -179,6 +181,7 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved, wanted = dict(state["config"]), cfg.to_dict()
+    saved = {**{k: v for k, v in SETTING_DEFAULTS.items() if k not in saved}, **saved}
     diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
     if diff:
         changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
@@ -189,18 +192,23 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
     return state
 
 
-def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None):
+def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None,
+                  precision: str = "auto", channels_last: bool | None = None):
     """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
     the method's loss (its targets: the ID labels y_id for a supervised method, else what the views carry).
-    Returns the detached loss (no host sync) and the number of views forwarded."""
+    Returns the detached loss (no host sync) and the number of views forwarded.
+    model may be the compiled network; precision: see device.autocast; channels_last (None: on CUDA) feeds the
+    network channels-last inputs."""
     device = x_id.device
     views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
     targets = y_id if y_id is not None else views.targets
     parts = [v for v in (views.id1, views.id2, views.oe) if v is not None]
     inputs = torch.cat(parts)
-    if device.type == "cuda":
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    if channels_last:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with autocast(device):
+    with autocast(device, precision):
         z = model(inputs).float()
     n1, n2 = len(views.id1), 0 if views.id2 is None else len(views.id2)
     z2 = z[n1:n1 + n2] if views.id2 is not None else None
@@ -210,6 +218,18 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     loss.backward()
     optimizer.step()
     return loss.detach(), len(inputs)
+
+
+def compiled_for_training(model, cfg: RunConfig, device: torch.device):
+    """The module the training steps call: the network itself, or torch.compile of it (the compiled module shares
+    the network's parameters, so checkpoints, probes and scoring use the eager network unchanged). cuda_graphs
+    compiles with mode "reduce-overhead", which records CUDA graphs: the training steps of a run have static
+    shapes (every step has the same ID and OE batch), and the probes, which do not, run eagerly."""
+    if cfg.cuda_graphs:
+        if device.type != "cuda":
+            raise ValueError(f"cuda_graphs needs a CUDA device, and this run trains on {device}; leave cuda_graphs off")
+        return torch.compile(model, mode="reduce-overhead")
+    return torch.compile(model) if cfg.compile else model
 
 
 def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
@@ -240,6 +260,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     augment = method.train_augment(cfg)
+    step_model = compiled_for_training(model, cfg, device)
 
     state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
     write_json(out_dir / "config.json", cfg.to_dict())
@@ -295,8 +316,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             ids = order[step * batch:(step + 1) * batch]
             x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
             x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
-            loss, n_inputs = training_step(model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha, cfg.temperature,
-                                           y_id)
+            loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
+                                           cfg.temperature, y_id, cfg.precision)
             step_losses.append(loss)
         # One host sync per epoch, not per step; a bad step still gets named.
         losses = torch.stack(step_losses).float().cpu()
