@@ -325,3 +325,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        from .distributed import finish
+
+        finish()  # leave the process group of a torchrun job (no-op otherwise)
