@@ -201,3 +201,14 @@ def figure_runs(name: str, figure: dict, preset: str) -> dict[str, list[Run]]:
         return groups
     raise ValueError(f"config: figures.{name}.kind {kind!r}; valid choices: norms, ratio, collapse, raw_norms, warmup, "
                      "weights, size_sweep")
+
+
+def run_config(run: Run, preset: str) -> RunConfig:
+    """The settings a pipeline run trains with: what its job (`python -m oecl_core run --preset P --dataset D
+    --benchmark SPEC --method M --cls C --seed S`) resolves, for the planner (tests/test_plan.py checks they agree)."""
+    from .config import resolve_config
+
+    benchmark, settings = parse_benchmark_spec(run.benchmark)
+    return resolve_config(preset, run.dataset, run.method, cls=run.cls, seed=run.seed, oe=settings.get("oe"),
+                          benchmark=benchmark, label=run.benchmark if settings else None,
+                          **{k: v for k, v in settings.items() if k != "oe"})
