@@ -196,40 +196,60 @@ def bench_scoring(model, images, n_aug, device, forward_batch: int, batch: int =
 
 
 def bench_size(size: int, args, device) -> dict:
-    """Every figure for one image size; prints them as they come."""
+    """Every figure for one image size; prints them as they come. The step variants are timed in interleaved rounds
+    (each round times every variant for --steps steps) and each variant's rate is its median over the rounds, so a
+    load that comes and goes on a shared machine does not favour whichever variant ran at a quiet moment."""
     cuda = device.type == "cuda"
     batch = args.batch or (256 if cuda else (32 if size < 64 else 8))
     images, oe = synthetic_images(4 * batch, size, 0).to(device), synthetic_images(4 * batch, size, 1).to(device)
-    run = dict(steps=args.steps, warmup=args.warmup, device=device)
-    out = {"size": size, "batch": batch, "views_per_step": 4 * batch}
+    out = {"size": size, "batch": batch, "views_per_step": 4 * batch, "rounds": args.rounds}
     print(f"\n{size} px: ResNet-18 ({'cifar' if size < 64 else 'imagenet'} stem) x{args.width} width; OECL step with "
-          f"{batch} ID + {batch} OE images = {4 * batch} views; {args.steps} timed steps after {args.warmup} warm-up")
+          f"{batch} ID + {batch} OE images = {4 * batch} views; median over {args.rounds} interleaved rounds of "
+          f"{args.steps} timed steps, after {args.warmup} warm-up steps")
 
-    def measure(label, precision="auto", channels_last=None, compiled=False, per_parameter=False):
+    # (label, precision, channels_last, compiled, per-parameter LARS); the default step first
+    variants = {"default": ("engine step (defaults)", "auto", None, False, False)}
+    if "bf16" in args.switches:  # the default is bf16 on CUDA and float32 on the CPU: time the other one
+        variants["bf16_other"] = ("float32" if cuda else "bf16 autocast", "fp32" if cuda else "bf16", None, False, False)
+    if "channels_last" in args.switches:
+        variants["channels_last_other"] = ("channels-last " + ("off" if cuda else "on"), "auto", not cuda, False, False)
+    if "compile" in args.switches:
+        variants["compile"] = ("torch.compile", "auto", None, True, False)
+    if "foreach_lars" in args.switches:
+        variants["lars_per_parameter"] = ("LARS one kernel sequence per parameter", "auto", None, False, True)
+
+    steps, models, peaks = {}, {}, {}
+    for key, (label, precision, channels_last, compiled, per_parameter) in variants.items():
         cl = cuda if channels_last is None else channels_last
         model = _model(size, args.width, device, cl)
-        opt = _lars(model, per_parameter)
         net = torch.compile(model) if compiled else model
-        step = make_step(net, opt, images, oe, batch, device, precision, cl)
+        steps[key] = make_step(net, _lars(model, per_parameter), images, oe, batch, device, precision, cl)
+        models[key] = model
         _reset_peak(device)
         t0 = time.perf_counter()
-        step()  # a compiled network compiles here
-        first = time.perf_counter() - t0
-        rate = _views_per_second(step, args.steps, max(0, args.warmup - 1), device)
-        peak = _peak_bytes(device)
-        print(f"  train  {label:<44} {rate:10.1f} views/s   peak {peak / 2**20:8.0f} MiB"
-              + (f"   (first step incl. compilation {first:.0f} s)" if compiled else ""))
-        return rate, peak, step, model, opt
+        for _ in range(max(1, args.warmup)):  # the first step of a compiled network compiles it
+            steps[key]()
+        _sync(device)
+        peaks[key] = _peak_bytes(device)
+        if compiled:
+            print(f"  compiling and {args.warmup} warm-up steps: {time.perf_counter() - t0:.0f} s")
+    rates = {key: [] for key in variants}
+    for _ in range(args.rounds):
+        for key in variants:
+            _reset_peak(device)
+            rates[key].append(_views_per_second(steps[key], args.steps, 0, device))
+            peaks[key] = max(peaks[key], _peak_bytes(device))
+    rate = {key: sorted(r)[len(r) // 2] for key, r in rates.items()}
+    for key, (label, *_rest) in variants.items():
+        spread = f"{min(rates[key]):.1f}-{max(rates[key]):.1f}"
+        print(f"  train  {label:<44} {rate[key]:10.1f} views/s (rounds {spread})   peak {peaks[key] / 2**20:7.0f} MiB")
+    default_rate = rate["default"]
+    out.update(train_views_per_s=default_rate, train_views_per_s_rounds=rates["default"], train_peak_bytes=peaks["default"])
 
-    # The process's first steps at a size run slower (allocator, oneDNN / cuDNN kernel choice): a discarded run first,
-    # so the default step is not timed colder than the switches after it.
-    measure("(process warm-up, not used)")
-    default_rate, default_peak, default_step, model, opt = measure("engine step (defaults)")
-    out.update(train_views_per_s=default_rate, train_peak_bytes=default_peak)
-    flops = step_flops(default_step)
+    flops = step_flops(steps["default"])
     steps_per_s = default_rate / (4 * batch)
     out.update(flops_per_step=flops, achieved_tflops=flops * steps_per_s / 1e12)
-    line = f"  FLOPs per step (forward + backward) {flops / 1e9:.1f} G; achieved {flops * steps_per_s / 1e12:.3f} TFLOP/s"
+    line = f"  FLOPs per step (forward + backward) {flops / 1e9:.1f} G; achieved {flops * steps_per_s / 1e12:.4f} TFLOP/s"
     peak = args.peak_tflops or (peak_bf16_tflops(torch.cuda.get_device_name(device)) if cuda else None)
     if peak:
         out.update(peak_bf16_tflops=peak, fraction_of_peak=flops * steps_per_s / 1e12 / peak)
@@ -239,21 +259,19 @@ def bench_size(size: int, args, device) -> dict:
     print(line)
 
     switches = {}
-    if "bf16" in args.switches:  # the default is bf16 on CUDA and float32 on the CPU: time the other one
-        other = measure("float32" if cuda else "bf16 autocast", precision="fp32" if cuda else "bf16")[0]
-        bf16, fp32 = (default_rate, other) if cuda else (other, default_rate)
-        switches["bf16"] = {"on": bf16, "off": fp32}
-    if "channels_last" in args.switches:
-        other = measure("channels-last " + ("off" if cuda else "on"), channels_last=not cuda)[0]
-        switches["channels_last"] = {"on": default_rate, "off": other} if cuda else {"on": other, "off": default_rate}
-    if "compile" in args.switches:
-        switches["compile"] = {"on": measure("torch.compile", compiled=True)[0], "off": default_rate}
-    if "foreach_lars" in args.switches:
-        loop = measure("LARS one kernel sequence per parameter", per_parameter=True)[0]
+    if "bf16_other" in rate:
+        switches["bf16"] = {"on": default_rate, "off": rate["bf16_other"]} if cuda else \
+            {"on": rate["bf16_other"], "off": default_rate}
+    if "channels_last_other" in rate:
+        switches["channels_last"] = {"on": default_rate, "off": rate["channels_last_other"]} if cuda else \
+            {"on": rate["channels_last_other"], "off": default_rate}
+    if "compile" in rate:
+        switches["compile"] = {"on": rate["compile"], "off": default_rate}
+    if "lars_per_parameter" in rate:
         opt_model = _model(size, args.width, device, cuda)
         fused_ms, loop_ms = optimizer_step_ms(opt_model, False, device), optimizer_step_ms(opt_model, True, device)
         print(f"  LARS step alone: {fused_ms:.2f} ms multi-tensor, {loop_ms:.2f} ms per parameter (x{loop_ms / fused_ms:.2f})")
-        switches["foreach_lars"] = {"on": default_rate, "off": loop, "optimizer_ms_on": fused_ms,
+        switches["foreach_lars"] = {"on": default_rate, "off": rate["lars_per_parameter"], "optimizer_ms_on": fused_ms,
                                     "optimizer_ms_off": loop_ms}
     for name, s in switches.items():
         s["speedup"] = s["on"] / s["off"]
@@ -263,22 +281,23 @@ def bench_size(size: int, args, device) -> dict:
     if not args.no_pil:
         workers = args.workers if args.workers is not None else torch.get_num_threads()
         pil_model = _model(size, args.width, device, cuda)
-        pil = bench_pil(pil_model, _lars(pil_model, False), images.cpu(), oe.cpu(), batch, args.steps, device, workers,
-                        warmup=args.warmup)
-        print(f"  train  {f'per-sample PIL DataLoader ({workers} workers)':<44} {pil:10.1f} views/s")
+        pil = bench_pil(pil_model, _lars(pil_model, False), images.cpu(), oe.cpu(), batch, args.steps * args.rounds,
+                        device, workers, warmup=args.warmup)
+        print(f"  train  {f'per-sample PIL DataLoader ({workers} workers)':<44} {pil:10.1f} views/s "
+              f"({args.steps * args.rounds} steps)")
         print(f"  engine step / PIL pipeline: x{default_rate / pil:.2f}")
         out.update(pil_views_per_s=pil, pil_workers=workers, engine_over_pil=default_rate / pil)
 
     n_score = args.score_images or (2048 if cuda else (256 if size < 64 else 32))
-    model.eval()
+    model = models["default"].eval()
     score_images = synthetic_images(n_score, size, 2).to(device)
     scoring = {}
     for forward_batch in sorted({2048, args.large_score_batch}):
         _reset_peak(device)
-        rate = bench_scoring(model, score_images, args.n_aug, device, forward_batch)
-        scoring[forward_batch] = rate
+        rate_s = bench_scoring(model, score_images, args.n_aug, device, forward_batch)
+        scoring[forward_batch] = rate_s
         print(f"  score  {n_score} images x (1 clean + {args.n_aug} augmented), {forward_batch:>6} views per forward: "
-              f"{rate:10.1f} views/s   peak {_peak_bytes(device) / 2**20:8.0f} MiB")
+              f"{rate_s:10.1f} views/s   peak {_peak_bytes(device) / 2**20:7.0f} MiB")
     out.update(score_views_per_s=scoring[2048], score_views_per_s_by_forward_batch=scoring)
     return out
 
@@ -291,8 +310,9 @@ def main(argv=None) -> dict:
     p.add_argument("--width", type=float, default=1.0 if cuda else 0.25, help="ResNet-18 width multiplier")
     p.add_argument("--batch", type=int, default=None,
                    help="ID images per step, and as many OE images (default: 256 on a GPU; 32 at 32 px, 8 at 224 px on the CPU)")
-    p.add_argument("--steps", type=int, default=20 if cuda else 3, help="timed steps per figure")
-    p.add_argument("--warmup", type=int, default=3 if cuda else 2, help="untimed steps before them")
+    p.add_argument("--steps", type=int, default=10 if cuda else 2, help="timed steps per round and variant")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each figure is the median over them")
+    p.add_argument("--warmup", type=int, default=3 if cuda else 2, help="untimed steps of each variant first")
     p.add_argument("--switches", nargs="*", default=list(SWITCHES), choices=SWITCHES,
                    help="switches to time against the default step (none: only the default step)")
     p.add_argument("--workers", type=int, default=None, help="PIL DataLoader workers (default: torch's thread count)")
@@ -303,8 +323,8 @@ def main(argv=None) -> dict:
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, if not in the table")
     p.add_argument("--json", default=None, help="write the figures here (for python -m oecl_core plan --bench-json)")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 2):
-        p.error("--steps must be >= 1, --warmup >= 0 and --batch >= 2")
+    if args.steps < 1 or args.rounds < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 2):
+        p.error("--steps and --rounds must be >= 1, --warmup >= 0 and --batch >= 2")
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

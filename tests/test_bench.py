@@ -9,7 +9,7 @@ from oecl_core import bench
 def test_bench_runs_and_writes_its_figures(tmp_path, one_torch_thread, capsys):
     path = tmp_path / "bench.json"
     report = bench.main(["--sizes", "32", "--width", "0.0625", "--batch", "4", "--steps", "1", "--warmup", "0",
-                         "--switches", "bf16", "foreach_lars", "--workers", "0", "--score-images", "4", "--n-aug", "1",
+                         "--rounds", "1", "--switches", "bf16", "foreach_lars", "--workers", "0", "--score-images", "4", "--n-aug", "1",
                          "--large-score-batch", "16", "--json", str(path)])
     assert json.loads(path.read_text())["sizes"]["32"]["batch"] == 4
     size = report["sizes"]["32"]
