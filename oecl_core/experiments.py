@@ -203,12 +203,13 @@ def figure_runs(name: str, figure: dict, preset: str) -> dict[str, list[Run]]:
                      "weights, size_sweep")
 
 
-def run_config(run: Run, preset: str) -> RunConfig:
+def run_config(preset: str, run: Run, **overrides) -> RunConfig:
     """The settings a pipeline run trains with: what its job (`python -m oecl_core run --preset P --dataset D
-    --benchmark SPEC --method M --cls C --seed S`) resolves, for the planner (tests/test_plan.py checks they agree)."""
+    --benchmark SPEC --method M --cls C --seed S`) resolves, for the planner (tests/test_plan.py checks they agree).
+    overrides: further settings (None values are ignored)."""
     from .config import resolve_config
 
     benchmark, settings = parse_benchmark_spec(run.benchmark)
-    return resolve_config(preset, run.dataset, run.method, cls=run.cls, seed=run.seed, oe=settings.get("oe"),
-                          benchmark=benchmark, label=run.benchmark if settings else None,
-                          **{k: v for k, v in settings.items() if k != "oe"})
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return resolve_config(preset, run.dataset, run.method, cls=run.cls, seed=run.seed, oe=settings.pop("oe", None),
+                          benchmark=benchmark, label=run.benchmark if "~" in run.benchmark else None, **settings)

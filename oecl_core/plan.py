@@ -184,7 +184,7 @@ def _count(network, x) -> tuple[float, float]:
 
 
 def run_cost(run: Run, preset: str, data_root: Path | None = None) -> RunCost:
-    cfg = run_config(run, preset)
+    cfg = run_config(preset, run)
     method = get_method(cfg.method)
     n_train, n_test, source = split_sizes(cfg, data_root)
     if method.trains:

@@ -41,7 +41,7 @@ def test_report_plans_every_table_and_figure_once(tmp_path):
 def test_run_settings_are_what_the_training_job_resolves(run):
     args = build_parser().parse_args(["run", "--preset", "paper", "--dataset", run.dataset, "--benchmark", run.benchmark,
                                       "--method", run.method, "--cls", str(run.cls), "--seed", str(run.seed), "--out", "x"])
-    assert run_config(run, "paper") == _config(args)
+    assert run_config("paper", run) == _config(args)
 
 
 def test_image_counts_follow_the_benchmarks_split_of_the_embedded_digits():
