@@ -1,5 +1,7 @@
 """The speed switches of the training step (RunConfig precision / compile / cuda_graphs / score_batch_views): each
 changes only how fast a step runs, not what it computes (within the precision's rounding)."""
+import shutil
+
 import pytest
 import torch
 
@@ -81,6 +83,8 @@ def _float64_steps(model, steps=2):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")),
+                    reason="torch.compile on the CPU (inductor) needs a C++ compiler")
 def test_compiled_step_agrees_with_the_eager_step(one_torch_thread):
     """torch.compile (inductor, C++ on the CPU; 40-60 s per compilation here, two here). In float64 the compiled and
     eager steps give the same parameters after two LARS steps to 1e-10: the compiled network computes the same
