@@ -41,6 +41,10 @@ OVERRIDE_HELP = {
     "oe_resample": "a new OE subset and batch order every epoch (--no-oe-resample: see --fixed-oe)",
     "aug_stats_every": "> 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)",
     "device": "auto, cpu, cuda, cuda:1, mps",
+    "precision": "auto (bf16 autocast on CUDA, float32 elsewhere), bf16 or fp32",
+    "compile": "torch.compile the network for the training steps (README, Speed)",
+    "cuda_graphs": "CUDA graphs for the training steps (torch.compile mode reduce-overhead; CUDA only)",
+    "score_batch_views": "views per forward pass when scoring",
 }
 
 
@@ -260,6 +264,14 @@ def cmd_verify(args) -> int:
     return run_from_args(args)
 
 
+def cmd_plan(args) -> int:
+    from .plan import plan
+
+    throughput = {size: rate for size, rate in ((32, args.throughput_32), (224, args.throughput_224)) if rate is not None}
+    print(plan(args.target, args.preset, args.configfile, throughput, args.bench_json))
+    return 0
+
+
 def cmd_list(args) -> int:
     print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
     print("methods:   " + ", ".join(METHODS))
@@ -326,6 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
                                       "record them in results/verified/ledger.csv")
     add_verify_arguments(p)
     p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("plan", help="the runs of a pipeline target, the views they train and score, and their GPU-hours")
+    p.add_argument("target", help="tableN, figN, report or all")
+    p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--configfile", default="config.yaml", help="the pipeline's configuration")
+    p.add_argument("--bench-json", default=None, help="figures written by python -m oecl_core.bench --json on the training GPU")
+    p.add_argument("--throughput-32", type=float, default=None, help="training views/s of the OECL step at 32 px")
+    p.add_argument("--throughput-224", type=float, default=None, help="training views/s of the OECL step at 224 px")
+    p.set_defaults(fn=cmd_plan)
     p = sub.add_parser("list", help="list data sets, methods, presets, OE sources, benchmarks")
     p.set_defaults(fn=cmd_list)
     return parser
@@ -338,3 +358,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        from .distributed import finish
+
+        finish()  # leave the process group of a torchrun job (no-op otherwise)

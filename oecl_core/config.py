@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import get_type_hints
 
 from .data import get_dataset
+from .device import PRECISIONS
 from .methods import get_method
 from .optim import scaled_warmup
 
@@ -58,6 +59,11 @@ class RunConfig:
     log_samples: int = 256  # images per group (ID, OE, held-out OOD) whose mean norm is logged each epoch
     aug_stats_every: int = 0  # > 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)
     device: str = "auto"
+    # Speed switches of the training step (README, "Speed"); the defaults are the plain eager step.
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 elsewhere; "bf16" or "fp32" on any device
+    compile: bool = False  # torch.compile the network for the training steps (probes and scoring stay eager)
+    cuda_graphs: bool = False  # CUDA graphs (torch.compile mode "reduce-overhead"); CUDA only, an error elsewhere
+    score_batch_views: int = 2048  # views per scoring forward (more: larger batches on a big GPU)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -195,5 +201,9 @@ def validate(cfg: RunConfig) -> None:
         problems.append(f"crop_scale_min must be in (0, 1] (got {cfg.crop_scale_min})")
     if cfg.n_aug < 0:
         problems.append(f"n_aug must be >= 0 (got {cfg.n_aug})")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
+    if cfg.score_batch_views < 1:
+        problems.append(f"score_batch_views must be >= 1 (got {cfg.score_batch_views})")
     if problems:
         raise ValueError("invalid run settings: " + "; ".join(problems))

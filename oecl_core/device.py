@@ -5,6 +5,8 @@ from contextlib import nullcontext
 
 import torch
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -14,6 +16,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full float32 elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+def autocast(device: torch.device, precision: str = "auto"):
+    """The forward's precision: "auto" is bf16 autocast on CUDA and full float32 elsewhere; "bf16" is bf16
+    autocast on any device (CPU included, e.g. to compare with float32); "fp32" is full float32 everywhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -18,7 +18,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     logits = z @ z.t() / temperature
     # An anchor is never its own negative: drop the diagonal from the softmax.
     logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-    positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    # built on z's device: a copy from the host would wait for the device (one sync per step on CUDA)
+    positives = torch.cat([torch.arange(b, 2 * b, device=z.device), torch.arange(0, b, device=z.device)])
     return F.cross_entropy(logits, positives)
 
 

@@ -58,6 +58,11 @@ class LARS(torch.optim.Optimizer):
 
     Momentum buffers live in ``self.state[p]["momentum_buffer"]``, so they are
     saved and restored by ``state_dict()`` / ``load_state_dict()``.
+
+    The step runs through ``torch._foreach_*`` multi-tensor operations over all
+    parameters of a group (trust ratios still one per tensor, from
+    ``torch._foreach_norm``); tests/test_optim.py keeps the per-parameter loop it
+    replaced and checks that both give the same parameters.
     """
 
     def __init__(
@@ -97,46 +102,43 @@ class LARS(torch.optim.Optimizer):
                 loss = closure()
 
         for group in self.param_groups:
-            lr = group["lr"]
-            momentum = group["momentum"]
-            weight_decay = group["weight_decay"]
-            trust_coefficient = group["trust_coefficient"]
-            eps = group["eps"]
-            adapt = group.get("lars", True)
-
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if grad.is_sparse:
-                    raise RuntimeError("LARS does not support sparse gradients")
-
-                d = grad
-                if weight_decay != 0.0:
-                    d = d.add(p, alpha=weight_decay)
-
-                if adapt:
-                    w_norm = torch.linalg.vector_norm(p)
-                    g_norm = torch.linalg.vector_norm(grad)
-                    trust = trust_coefficient * w_norm / (g_norm + weight_decay * w_norm + eps)
-                    trust = torch.where(
-                        (w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust)
-                    )
-                    d = d.mul(trust)
-
-                if momentum != 0.0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = torch.clone(d).detach()
-                        state["momentum_buffer"] = buf
-                    else:
-                        buf.mul_(momentum).add_(d)
-                    d = buf
-
-                p.add_(d, alpha=-lr)
+            params = [p for p in group["params"] if p.grad is not None]
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError("LARS does not support sparse gradients")
+            # torch._foreach_* ops need one device and dtype per list
+            by_kind: dict[tuple, list[torch.Tensor]] = {}
+            for p in params:
+                by_kind.setdefault((p.device, p.dtype), []).append(p)
+            for same_kind in by_kind.values():
+                self._fused_update(same_kind, group)
 
         return loss
+
+    def _fused_update(self, params: list[torch.Tensor], group: dict) -> None:
+        """The update of the class docstring for a list of parameters on one device, through multi-tensor
+        kernels (a handful of launches for the whole list instead of several per parameter)."""
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        grads = [p.grad for p in params]
+        # new tensors: the gradients themselves are left as backward wrote them
+        d = torch._foreach_add(grads, params, alpha=weight_decay) if weight_decay != 0.0 else \
+            torch._foreach_mul(grads, 1.0)
+        if group.get("lars", True):
+            w_norm = torch.stack(torch._foreach_norm(params))
+            g_norm = torch.stack(torch._foreach_norm(grads))
+            trust = group["trust_coefficient"] * w_norm / (g_norm + weight_decay * w_norm + group["eps"])
+            trust = torch.where((w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust))
+            torch._foreach_mul_(d, list(trust.unbind()))
+        if momentum != 0.0:
+            states = [self.state[p] for p in params]
+            old = [(st["momentum_buffer"], dp) for st, dp in zip(states, d) if "momentum_buffer" in st]
+            if old:  # buf = momentum * buf + d
+                bufs, ds = map(list, zip(*old))
+                torch._foreach_mul_(bufs, momentum)
+                torch._foreach_add_(bufs, ds)
+            for st, dp in zip(states, d):
+                st.setdefault("momentum_buffer", dp)  # a new buffer starts at the first step's d
+            d = [st["momentum_buffer"] for st in states]
+        torch._foreach_add_(params, d, alpha=-lr)
 
 
 def param_groups_for(model: torch.nn.Module, weight_decay: float) -> list[dict]:

@@ -5,11 +5,13 @@ import platform
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import distributed
 from .config import RunConfig
 from .data import Split, build_split
 from .io import run_lock, write_json
@@ -96,8 +98,12 @@ def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_a
     """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early.
     One process at a time per run folder: a second one waits for the first (io.run_lock), then resumes."""
     split = split_for(cfg)
-    with run_lock(out_dir, ", then resuming from its checkpoint"):
+    procs = distributed.from_environment()
+    # Under torchrun rank 0 holds the lock for the job's processes (the others wait for it in the process group).
+    with run_lock(out_dir, ", then resuming from its checkpoint") if procs.is_main else nullcontext():
         result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
+        if not procs.is_main:
+            return None  # rank 0 scores and writes metrics.json
         if not result.finished:
             print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume",
                   file=sys.stderr)

@@ -110,17 +110,19 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
 @torch.no_grad()
 def score_images(model, test_images: torch.Tensor, augment, train_images: torch.Tensor | None = None,
                  n_aug: int = 32, batch_size: int = 256, seed: int = 0, image_size: int | None = None,
-                 train_reference: int = 1000, progress=None, mu_with_clean: bool = False) -> dict[str, np.ndarray]:
-    """Every score of SCORE_NAMES for the test images (sim_s_mu only when training images are given)."""
+                 train_reference: int = 1000, progress=None, mu_with_clean: bool = False,
+                 forward_batch: int = 2048) -> dict[str, np.ndarray]:
+    """Every score of SCORE_NAMES for the test images (sim_s_mu only when training images are given).
+    forward_batch: views per forward pass (the scores do not depend on it beyond float rounding)."""
     test = feature_stats(model, test_images, augment, n_aug, batch_size, seed, image_size, progress=progress,
-                         mu_with_clean=mu_with_clean)
+                         mu_with_clean=mu_with_clean, forward_batch=forward_batch)
     scores = {k: v for k, v in test.items() if k != "features"}
     if train_images is not None and n_aug:
         bank = feature_stats(model, train_images, augment, 0, batch_size, seed, image_size)["features"]
         # Training means of both terms, from a fixed subset (the nearest neighbour of a training image is itself: skip it).
         ref = torch.arange(min(train_reference, len(train_images)))
         ref_stats = feature_stats(model, train_images[ref], augment, n_aug, batch_size, seed + 1, image_size,
-                                  mu_with_clean=mu_with_clean)
+                                  mu_with_clean=mu_with_clean, forward_batch=forward_batch)
         train_sim = max_cosine(bank[ref], bank, exclude_self=True).double().cpu().numpy() if len(bank) > 1 else np.ones(1)
         test_sim = max_cosine(test["features"], bank).double().cpu().numpy()
         scores["sim_s_mu"] = test_sim / max(train_sim.mean(), 1e-12) + test["s_mu"] / max(ref_stats["s_mu"].mean(), 1e-12)

@@ -20,7 +20,9 @@ import torch
 from .augment import to_float
 from .config import RunConfig
 from .data import Split
-from .device import autocast, resolve_device
+from . import distributed
+from .device import autocast
+from .distributed import SINGLE, Processes
 from .io import save_torch, write_json, write_text
 from .methods import get_method
 from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
@@ -44,7 +46,9 @@ BN_SETTLE_STEPS = 30
 # barely left its random initialisation: flagged `undertrained` (docs/fidelity.md, optimiser pilot).
 UNDERTRAINED_CHANGE = 0.10
 # Settings that may change between an interrupted run and its resumption without changing the result.
-RESUMABLE_CHANGES = {"device", "checkpoint_every"}
+RESUMABLE_CHANGES = {"device", "checkpoint_every", "compile", "cuda_graphs", "score_batch_views"}
+# A checkpoint written before a setting existed ran with the setting's default.
+SETTING_DEFAULTS = RunConfig().to_dict()
 
 
 class TrainingDiverged(RuntimeError):
@@ -179,6 +183,7 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved, wanted = dict(state["config"]), cfg.to_dict()
+    saved = {**{k: v for k, v in SETTING_DEFAULTS.items() if k not in saved}, **saved}
     diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
     if diff:
         changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
@@ -189,19 +194,29 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
     return state
 
 
-def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None):
+def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None,
+                  precision: str = "auto", channels_last: bool | None = None, procs: Processes = SINGLE):
     """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
     the method's loss (its targets: the ID labels y_id for a supervised method, else what the views carry).
-    Returns the detached loss (no host sync) and the number of views forwarded."""
+    Returns the detached loss (no host sync) and the number of views forwarded (by all processes).
+    model may be the compiled network; precision: see device.autocast; channels_last (None: on CUDA) feeds the
+    network channels-last inputs. With several processes (procs, oecl_core/distributed.py) x_id and x_oe are the
+    global batch, model is the DistributedDataParallel network, and each process forwards its share of the views."""
     device = x_id.device
     views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
     targets = y_id if y_id is not None else views.targets
     parts = [v for v in (views.id1, views.id2, views.oe) if v is not None]
+    if procs.active:
+        parts = [distributed.share(v, procs) for v in parts]
     inputs = torch.cat(parts)
-    if device.type == "cuda":
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    if channels_last:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with autocast(device):
+    with autocast(device, precision):
         z = model(inputs).float()
+    if procs.active:  # every process computes the loss of the global batch
+        z = torch.cat(distributed.gather_groups(z, [len(p) for p in parts], procs))
     n1, n2 = len(views.id1), 0 if views.id2 is None else len(views.id2)
     z2 = z[n1:n1 + n2] if views.id2 is not None else None
     z_oe = z[n1 + n2:] if views.oe is not None else None
@@ -209,7 +224,19 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.detach(), len(inputs)
+    return loss.detach(), len(inputs) * procs.world_size
+
+
+def compiled_for_training(model, cfg: RunConfig, device: torch.device):
+    """The module the training steps call: the network itself, or torch.compile of it (the compiled module shares
+    the network's parameters, so checkpoints, probes and scoring use the eager network unchanged). cuda_graphs
+    compiles with mode "reduce-overhead", which records CUDA graphs: the training steps of a run have static
+    shapes (every step has the same ID and OE batch), and the probes, which do not, run eagerly."""
+    if cfg.cuda_graphs:
+        if device.type != "cuda":
+            raise ValueError(f"cuda_graphs needs a CUDA device, and this run trains on {device}; leave cuda_graphs off")
+        return torch.compile(model, mode="reduce-overhead")
+    return torch.compile(model) if cfg.compile else model
 
 
 def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
@@ -219,8 +246,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
+    procs, device = distributed.setup(cfg.device)
     method = get_method(cfg.method)
+    if procs.active and cfg.method not in distributed.METHODS:
+        raise ValueError(f"method {cfg.method} has no multi-process training (checked: {', '.join(distributed.METHODS)}); "
+                         "train it with one process")
     method.configure(cfg)
     needs_oe = method.uses_external_oe and cfg.alpha > 0
     if needs_oe and split.oe is None:
@@ -236,13 +266,17 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
     model = build_network(cfg, method).to(device)
+    if procs.active:
+        model = distributed.global_batchnorm(model, device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     augment = method.train_augment(cfg)
+    step_model = compiled_for_training(distributed.wrap(model, procs, device) if procs.active else model, cfg, device)
 
     state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
-    write_json(out_dir / "config.json", cfg.to_dict())
+    if procs.is_main:  # one writer per run folder
+        write_json(out_dir / "config.json", cfg.to_dict())
     log, start_epoch = [], 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -263,6 +297,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     # A class smaller than the batch trains with one step of all its images; the OE batch shrinks with it, so the
     # configured ID : OE ratio holds (the public code asserts equal ID and OE batches).
     oe_batch = max(1, round(cfg.oe_batch_size * batch / cfg.batch_size))
+    if procs.active:
+        distributed.check_batch(procs, batch, oe_batch, needs_oe)
     # Fixed images whose mean feature norm is logged every epoch (raw material of Figures 1, 2 and 8).
     id_probe = _sample(split.train, cfg.log_samples, 1)
     probes = {
@@ -272,7 +308,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     }
 
     end_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
-    bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress)
+    bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress if procs.is_main else False)
     started = time.monotonic()
     model.train()
     for epoch in range(start_epoch, end_epoch):
@@ -295,8 +331,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             ids = order[step * batch:(step + 1) * batch]
             x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
             x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
-            loss, n_inputs = training_step(model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha, cfg.temperature,
-                                           y_id)
+            loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
+                                           cfg.temperature, y_id, cfg.precision, None, procs)
             step_losses.append(loss)
         # One host sync per epoch, not per step; a bad step still gets named.
         losses = torch.stack(step_losses).float().cpu()
@@ -319,13 +355,15 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 row.update({f"{k}_{group}": v for k, v in stats.items()})
         log.append(row)
         row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
-        write_text(out_dir / "log.csv", _log_text(log))
+        if procs.is_main:
+            write_text(out_dir / "log.csv", _log_text(log))
         bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
-        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch:
+        if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
             save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                               "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
             saved_epoch = epoch + 1
     bar.close()
     done = log[-1]["epoch"] if log else 0
-    write_text(out_dir / "log.csv", _log_text(log))
+    if procs.is_main:
+        write_text(out_dir / "log.csv", _log_text(log))
     return TrainResult(out_dir, model, log, done, done >= cfg.epochs, method.flags_collapse and is_collapsed(log), time.monotonic() - started)

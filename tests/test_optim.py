@@ -229,6 +229,89 @@ def test_lars_state_dict_round_trip_continues_identically():
     assert not torch.allclose(fresh[0].weight, ref[0].weight)
 
 
+def _lars_loop_step(optimizer: LARS) -> None:
+    """The per-parameter Python loop LARS.step ran before it went through torch._foreach_*: the reference the
+    fused step must reproduce (it reads and writes the optimizer's own momentum buffers)."""
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                d = grad.add(p, alpha=wd) if wd != 0.0 else grad
+                if group.get("lars", True):
+                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(grad)
+                    trust = group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm + group["eps"])
+                    d = d.mul(torch.where((w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust)))
+                if momentum != 0.0:
+                    buf = optimizer.state[p].get("momentum_buffer")
+                    if buf is None:
+                        buf = optimizer.state[p]["momentum_buffer"] = torch.clone(d).detach()
+                    else:
+                        buf.mul_(momentum).add_(d)
+                    d = buf
+                p.add_(d, alpha=-lr)
+
+
+def _frozen_model(seed: int) -> nn.Module:
+    """A small conv net with a frozen layer (excluded from the optimiser) and a parameter left without a
+    gradient in some steps."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    model[3].weight.requires_grad_(False)  # excluded: no group holds it
+    return model
+
+
+@pytest.mark.parametrize("variant", ["lars", "lars_csi"])
+@pytest.mark.parametrize("momentum,weight_decay", [(0.9, 1e-4), (0.9, 0.0), (0.0, 1e-6)])
+def test_fused_lars_matches_the_per_parameter_loop(variant, momentum, weight_decay):
+    fused_model, loop_model = _frozen_model(3), _frozen_model(3)
+    fused = build_optimizer(fused_model, variant, 0.5, momentum, weight_decay)
+    loop = build_optimizer(loop_model, variant, 0.5, momentum, weight_decay)
+    g = torch.Generator().manual_seed(0)
+    for step in range(5):
+        x, y = torch.randn(6, 3, 9, 9, generator=g), torch.randn(6, 5, generator=g)
+        for model, opt, stepper in ((fused_model, fused, LARS.step), (loop_model, loop, _lars_loop_step)):
+            set_lr(opt, 0.5 * (step + 1))
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            if step == 2:  # a parameter without a gradient in one step: both skip it
+                model[8].bias.grad = None
+            stepper(opt)
+    assert fused_model[3].weight.grad is None
+    for (name, a), b in zip(fused_model.named_parameters(), loop_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+    moved = sum((a - b).abs().sum().item() for a, b in zip(fused_model.parameters(), _frozen_model(3).parameters()))
+    assert moved > 1e-3  # the steps did something
+    for p_f, p_l in zip(fused_model.parameters(), loop_model.parameters()):
+        if momentum and p_f.requires_grad:
+            torch.testing.assert_close(fused.state[p_f]["momentum_buffer"], loop.state[p_l]["momentum_buffer"],
+                                       rtol=1e-5, atol=1e-7)
+
+
+def test_fused_lars_resumes_from_a_state_dict_written_by_the_loop():
+    """Checkpoints keep one momentum buffer per parameter, as the loop wrote them: a fused LARS loaded from the
+    loop's state continues as the loop does."""
+    wd = 1e-4
+    a, b = _small_model(5), _small_model(5)
+    loop_opt = LARS(param_groups_for(a, wd), lr=0.1, weight_decay=wd)
+    for step in range(2):
+        loop_opt.zero_grad()
+        ((a(torch.ones(4, 6) * step) - 1) ** 2).mean().backward()
+        _lars_loop_step(loop_opt)
+    b.load_state_dict(a.state_dict())
+    fused_opt = LARS(param_groups_for(b, wd), lr=0.1, weight_decay=wd)
+    fused_opt.load_state_dict(copy.deepcopy(loop_opt.state_dict()))
+    for model, opt, stepper in ((a, loop_opt, _lars_loop_step), (b, fused_opt, LARS.step)):
+        opt.zero_grad()
+        ((model(torch.full((4, 6), 0.3)) - 1) ** 2).mean().backward()
+        stepper(opt)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
 # --------------------------------------------------------------------------- groups / factory
 
 

@@ -85,4 +85,4 @@ class Method:
 
         return score_images(model, test_images, self.train_augment(cfg), train_images=train_images, n_aug=cfg.n_aug,
                             seed=cfg.seed + 10_000, image_size=cfg.image_size, progress=progress,
-                            mu_with_clean=cfg.s_mu_clean_view)
+                            mu_with_clean=cfg.s_mu_clean_view, forward_batch=cfg.score_batch_views)

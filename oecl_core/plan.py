@@ -1,0 +1,349 @@
+"""The cost of a pipeline target before it runs: `python -m oecl_core plan --preset paper table1`.
+
+The runs of a target are expanded as the Snakefile expands them (config.yaml through experiments.table_runs /
+figure_runs), each run's settings resolved as its training job resolves them (experiments.run_config). Per run:
+
+    views trained = epochs x steps per epoch x views per step
+        steps per epoch = training images // batch (the engine's rule, oecl_core/train.py), views per step = what
+        the method's `views` builds from a batch of batch_size ID and oe_batch_size OE images;
+    views scored  = test images x (1 clean + n_aug augmented) + the training bank and reference of sim_s_mu
+        (contrastive scores, oecl_core/scores.py); a baseline with a score of its own is counted at one view per
+        test image, a lower bound (its training dominates its cost anyway);
+    GPU-hours     = (views trained x FLOPs per trained view + views scored x FLOPs per scored view) / FLOP rate.
+
+FLOPs per view are counted here (torch.utils.flop_counter) on the method's own network at the run's image size. The
+FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.bench` on the GPU that will train (per
+image size: --bench-json, or --throughput-32 / --throughput-224 in training views/s of that step); without a
+measurement it is REFERENCE_TFLOPS, an assumption, and the output says so. Image counts come from the prepared data
+set's manifest, else from KNOWN_SIZES (published split sizes; DIOR's is an approximation), and the output names which.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+from .data import get_dataset
+from .experiments import Run, figure_runs, run_config, table_runs
+from .methods import get_method
+
+# Achieved training FLOP rate assumed when no bench figure is given: 100 TFLOP/s, about a third of an A100's dense
+# bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.bench --json`.
+REFERENCE_TFLOPS = 100.0
+
+# Training and test images per class, in class order, for planning before a data set is prepared (a prepared data
+# set's manifest is used instead). (train, test, source)
+KNOWN_SIZES: dict[str, tuple[list[int], list[int], str]] = {
+    "cifar10": ([5000] * 10, [1000] * 10, "CIFAR-10's split"),
+    "cifar100": ([2500] * 20, [500] * 20, "CIFAR-100's split (20 superclasses)"),
+    "svhn": ([7325] * 10, [2603] * 10, "SVHN's split, 73,257 / 26,032 spread evenly over the digits (approximate)"),
+    "imagenet30": ([1300] * 30, [100] * 30, "ImageNet-30's split (1,300 / 100 per class)"),
+    # DIOR's crops per class depend on the size filter of its preparation; the paper gives only their average
+    "dior": ([649] * 19, [649] * 19, "approximate: the paper's average of 649 training crops per class (App. I) for "
+                                     "every class, and as many test crops"),
+    "raabin": ([212, 744, 2427, 561, 6231], [89, 322, 1034, 234, 2660], "Raabin-WBC's Train / Test-A counts"),
+    "ham10000": ([1113, 6705, 514, 327, 1099, 115, 142], [171, 909, 93, 43, 217, 44, 35],
+                 "HAM10000 / ISIC 2018 Task 3 training and test counts"),
+}
+
+
+@dataclass(frozen=True)
+class RunCost:
+    run: Run
+    cfg: RunConfig
+    n_train: int
+    n_test: int
+    views_per_step: int
+    steps_per_epoch: int
+    views_trained: int
+    views_scored: int
+    train_flops_per_view: float
+    score_flops_per_view: float
+    sizes_source: str
+    score_lower_bound: bool
+
+    @property
+    def train_flops(self) -> float:
+        return self.views_trained * self.train_flops_per_view
+
+    @property
+    def score_flops(self) -> float:
+        return self.views_scored * self.score_flops_per_view
+
+
+@lru_cache(maxsize=None)
+def data_sizes(dataset: str, data_root: Path | None = None) -> tuple[list[int], list[int], str]:
+    """(training images per class, test images per class, where the numbers come from)."""
+    from .data.prepared import is_prepared, read_manifest
+    from .data.registry import default_data_root
+
+    spec = get_dataset(dataset)
+    if spec.prepared:
+        folder = (data_root or default_data_root()) / dataset
+        if is_prepared(folder):
+            manifest = read_manifest(folder)
+            names = manifest["class_names"]
+            per = lambda split: [int(manifest["splits"][split]["per_class"].get(n, 0)) for n in names]
+            return per("train"), per("test"), f"{folder}/manifest.json"
+        if dataset in KNOWN_SIZES:
+            return KNOWN_SIZES[dataset]
+        raise ValueError(f"data set {dataset!r} is not prepared and has no known sizes for planning; prepare it "
+                         f"(python -m oecl_core data prepare {dataset})")
+    train, test = spec.load(spec.load_size)  # embedded / folder data sets: load them
+    n = len(train.class_names)
+    count = lambda labels: torch.bincount(labels, minlength=n).tolist()
+    return count(train.labels), count(test.labels), "loaded"
+
+
+def split_sizes(cfg: RunConfig, data_root: Path | None = None) -> tuple[int, int, str]:
+    """(training images, test images, source) of a run, by its benchmark's rule (oecl_core/data/benchmarks.py)."""
+    from .data.registry import DIMINISHING
+
+    train, test, source = data_sizes(cfg.dataset, data_root)
+    bench = cfg.benchmark
+    if bench == "one_vs_rest":
+        n_train, n_test = train[cfg.cls], sum(test)
+    elif bench == "leave_one_out":
+        n_train, n_test = sum(train) - train[cfg.cls], sum(test)
+    elif bench == "unlabeled":
+        if not cfg.anomaly:
+            raise ValueError(f"{cfg.dataset}: the unlabeled benchmark needs an anomaly data set")
+        anomaly_test = sum(data_sizes(cfg.anomaly, data_root)[1])
+        n_train, n_test = sum(train), sum(test) + anomaly_test
+    elif bench == "few_shot":
+        order = sorted(range(len(train)), key=lambda c: -train[c])
+        normal = order[0] if cfg.cls < 0 else cfg.cls
+        obtainable = next(c for c in order if c != normal) if cfg.obtainable < 0 else cfg.obtainable
+        n_train, n_test = train[normal], sum(test) - test[obtainable]
+    elif bench == "diminishing":
+        classes = get_dataset(cfg.dataset).classes()
+        sets = DIMINISHING[cfg.dataset]
+        idx = lambda names: [classes.index(c) for c in names]
+        n_train = sum(train[c] for c in idx(sets["normal_classes"]))
+        n_test = sum(test[c] for c in idx(sets["normal_classes"]) + idx(sets["anomaly_classes"]))
+    else:
+        raise ValueError(f"no planning rule for benchmark {bench!r}")
+    if cfg.train_size:
+        n_train = min(n_train, cfg.train_size)
+    return n_train, n_test, source
+
+
+def views_per_step(cfg: RunConfig, batch: int, oe_batch: int, with_oe: bool) -> int:
+    """The views one training step forwards: the method's own `views` on a dummy batch (identity augmentation)."""
+    method = get_method(cfg.method)
+    method.configure(cfg)
+    size = cfg.stored_size or cfg.image_size
+    # meta tensors: the views' shapes without their memory (a paper batch at 256 px is hundreds of MB)
+    x_id = torch.empty(batch, 3, size, size, device="meta")
+    x_oe = torch.empty(oe_batch, 3, size, size, device="meta") if with_oe else None
+    views = method.views(x_id, x_oe, lambda x, gen: x, torch.Generator().manual_seed(0))
+    return sum(len(v) for v in (views.id1, views.id2, views.oe) if v is not None)
+
+
+@lru_cache(maxsize=None)
+def _flops_per_view(method_name: str, stem: str, width: float, image_size: int) -> tuple[float, float]:
+    """(forward + backward, forward) FLOPs per view of the method's network at image_size, counted on two views."""
+    from .config import resolve_config
+
+    method = get_method(method_name)
+    if not method.from_scratch:  # CLIP: its image tower with random weights (no download), on the CPU
+        import open_clip
+
+        from .methods.clip import CLIP_ARCH
+
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random, as wanted here
+        try:
+            network = open_clip.create_model(CLIP_ARCH, pretrained=None).visual
+        finally:
+            logging.getLogger().setLevel(quiet)
+        size = network.image_size[0] if isinstance(network.image_size, (tuple, list)) else network.image_size
+        return _count(network, torch.empty(2, 3, size, size))
+    # on the meta device: shapes only, nothing computed (the FLOPs of convolutions and matrix products follow from them)
+    with torch.device("meta"):
+        cfg = resolve_config("smoke", "digits", method_name, stem=stem, width=width, image_size=image_size)
+        return _count(method.network(cfg), torch.empty(2, 3, image_size, image_size))
+
+
+def _count(network, x) -> tuple[float, float]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fwd, torch.no_grad():
+        network.eval()(x)
+    network.train()
+    with FlopCounterMode(display=False) as both:
+        out = network(x)
+        (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+    return both.get_total_flops() / len(x), fwd.get_total_flops() / len(x)
+
+
+def run_cost(run: Run, preset: str, data_root: Path | None = None) -> RunCost:
+    cfg = run_config(preset, run)
+    method = get_method(cfg.method)
+    n_train, n_test, source = split_sizes(cfg, data_root)
+    if method.trains:
+        batch = min(cfg.batch_size, n_train)
+        steps = max(1, n_train // batch)
+        oe_batch = max(1, round(cfg.oe_batch_size * batch / cfg.batch_size))
+        per_step = views_per_step(cfg, batch, oe_batch, method.uses_external_oe and cfg.alpha > 0)
+        trained = cfg.epochs * steps * per_step
+    else:
+        steps = per_step = trained = 0
+    lower_bound = method.primary_score is not None
+    if lower_bound:
+        scored = n_test
+    else:
+        reference = min(1000, n_train) if cfg.n_aug else 0
+        scored = n_test * (1 + cfg.n_aug) + (n_train + reference * (1 + cfg.n_aug) if cfg.n_aug else 0)
+    train_fpv, score_fpv = _flops_per_view(cfg.method, cfg.stem, cfg.width, cfg.image_size)
+    return RunCost(run, cfg, n_train, n_test, per_step, steps, trained, scored, train_fpv, score_fpv, source,
+                   lower_bound)
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Achieved FLOP rates (FLOP/s) for training and scoring at one image size, and where they come from."""
+    train: float
+    score: float
+    source: str
+    assumed: bool
+
+
+def _resnet18_flops(size: int) -> tuple[float, float]:
+    return _flops_per_view("oecl", "cifar" if size < 64 else "imagenet", 1.0, size)
+
+
+def rates(throughput: dict[int, float] | None = None, bench_json: str | None = None) -> dict[int, Rate]:
+    """FLOP rates per image size (32, 224): from the bench's JSON, from training views/s of the ResNet-18 OECL step,
+    or the reference assumption."""
+    out = {}
+    report = json.loads(Path(bench_json).read_text()) if bench_json else None
+    if report is not None and report.get("width") != 1.0:
+        raise ValueError(f"{bench_json} measured ResNet-18 at width {report.get('width')}; the runs train it at width 1: "
+                         "run python -m oecl_core.bench --width 1 --json ...")
+    for size in (32, 224):
+        train_fpv, score_fpv = _resnet18_flops(size)
+        if report is not None and str(size) in report["sizes"]:
+            r = report["sizes"][str(size)]
+            out[size] = Rate(r["train_views_per_s"] * train_fpv, r["score_views_per_s"] * score_fpv,
+                             f"bench on {report['device']} ({bench_json})", False)
+        elif throughput and size in throughput:
+            if not throughput[size] > 0:
+                raise ValueError(f"--throughput-{size} must be > 0 views/s, got {throughput[size]}")
+            rate = throughput[size] * train_fpv
+            out[size] = Rate(rate, rate, f"{throughput[size]:g} training views/s of the OECL step (scoring assumed at the "
+                                         "same FLOP rate)", False)
+        else:
+            rate = REFERENCE_TFLOPS * 1e12
+            out[size] = Rate(rate, rate, f"ASSUMED {REFERENCE_TFLOPS:g} TFLOP/s (reference figure, not measured)", True)
+    return out
+
+
+def _rate_for(cost: RunCost, table: dict[int, Rate]) -> Rate:
+    return table[32 if cost.cfg.image_size < 64 else 224]
+
+
+def gpu_hours(cost: RunCost, table: dict[int, Rate]) -> float:
+    rate = _rate_for(cost, table)
+    return (cost.train_flops / rate.train + cost.score_flops / rate.score) / 3600
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def load_pipeline_config(path: str | Path = "config.yaml") -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run from the repository root or give --configfile")
+    return yaml.safe_load(path.read_text())
+
+
+def target_groups(config: dict, target: str, preset: str) -> dict[str, list[Run]]:
+    """The runs of a target, per table / figure: tableN, figN, or report / all (every table and figure)."""
+    tables, figures = config.get("tables", {}), config.get("figures", {})
+    flatten = lambda groups: list(dict.fromkeys(r for rs in groups.values() for r in rs))
+    if target in ("report", "all"):
+        groups = {name: table_runs(name, t, preset) for name, t in tables.items()}
+        groups.update({name: flatten(figure_runs(name, f, preset)) for name, f in figures.items()})
+        return groups
+    if target in tables:
+        return {target: table_runs(target, tables[target], preset)}
+    if target in figures:
+        return {target: flatten(figure_runs(target, figures[target], preset))}
+    raise ValueError(f"unknown target {target!r}; valid choices: {', '.join(list(tables) + list(figures))}, report, all")
+
+
+def _fmt_views(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def _fmt_hours(h: float) -> str:
+    return f"{h:,.1f}" if h >= 10 else f"{h:.3g}"
+
+
+def render(groups: dict[str, list[Run]], preset: str, table: dict[int, Rate], data_root: Path | None = None) -> str:
+    """The plan as text: per target group and method, then the total over distinct runs."""
+    cache: dict[Run, RunCost] = {}
+    cost = lambda run: cache.setdefault(run, run_cost(run, preset, data_root))
+    lines, sources, lower = [], {}, False
+    header = (f"{'method':<12} {'runs':>6} {'epochs':>8} {'views trained/run':>18} {'views scored/run':>17} "
+              f"{'GPU-h/run':>10} {'GPU-h':>10}")
+    for name, runs in groups.items():
+        lines.append(f"\n{name} (preset {preset}): {len(runs):,} training jobs")
+        if not runs:
+            continue
+        lines.append(header)
+        by_method = defaultdict(list)
+        for run in runs:
+            by_method[run.method].append(cost(run))
+        group_hours = 0.0
+        for method, costs in by_method.items():
+            hours = sum(gpu_hours(c, table) for c in costs)
+            group_hours += hours
+            epochs = sorted({c.cfg.epochs for c in costs})
+            mean = lambda key: sum(getattr(c, key) for c in costs) / len(costs)
+            lines.append(f"{method:<12} {len(costs):>6,} {'/'.join(map(str, epochs)):>8} "
+                         f"{_fmt_views(mean('views_trained')):>18} {_fmt_views(mean('views_scored')):>17}"
+                         f"{'*' if costs[0].score_lower_bound else ' '} {_fmt_hours(hours / len(costs)):>9} {_fmt_hours(hours):>10}")
+            lower |= costs[0].score_lower_bound
+            for c in costs:
+                sources[c.cfg.dataset] = c.sizes_source
+        lines.append(f"{'total':<12} {len(runs):>6,} {'':>8} {'':>18} {'':>17}  {'':>9} {_fmt_hours(group_hours):>10}")
+    distinct = list(dict.fromkeys(r for runs in groups.values() for r in runs))
+    total = sum(gpu_hours(cost(r), table) for r in distinct)
+    lines.append(f"\nall of it: {len(distinct):,} distinct training jobs, {_fmt_hours(total)} GPU-hours "
+                 f"({total / 24:,.1f} GPU-days)")
+    lines.append("\nthroughput: " + "; ".join(f"{size} px: {rate.source}" for size, rate in sorted(table.items())))
+    if any(rate.assumed for rate in table.values()):
+        lines.append("  (assumed, not measured: run python -m oecl_core.bench --json bench.json on the training GPU and "
+                     "pass --bench-json bench.json)")
+    lines.append("image counts: " + "; ".join(f"{d}: {s}" for d, s in sorted(sources.items())))
+    if lower:
+        lines.append("* scored at one view per test image: a lower bound for baselines with a score of their own")
+    lines.append("views per run are means over the method's runs; GPU-hours assume a job on several GPUs scales "
+                 "linearly (same GPU-hours)")
+    return "\n".join(lines)
+
+
+def plan(target: str, preset: str, config_path: str | Path = "config.yaml", throughput: dict[int, float] | None = None,
+         bench_json: str | None = None, data_root: Path | None = None) -> str:
+    from .config import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}")
+    groups = target_groups(load_pipeline_config(config_path), target, preset)
+    return render(groups, preset, rates(throughput, bench_json), data_root)
