@@ -15,7 +15,7 @@ FLOPs per view are counted here (torch.utils.flop_counter) on the method's own n
 FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.bench` on the GPU that will train (per
 image size: --bench-json, or --throughput-32 / --throughput-224 in training views/s of that step); without a
 measurement it is REFERENCE_TFLOPS, an assumption, and the output says so. Image counts come from the prepared data
-set's manifest, else from KNOWN_SIZES (published split sizes; DIOR's is an approximation), and the output names which.
+set's manifest, else from the data set's record (data/sets/: published split sizes, some approximate), and the output names which.
 """
 from __future__ import annotations
 
@@ -36,22 +36,6 @@ from .methods import get_method
 # Achieved training FLOP rate assumed when no bench figure is given: 100 TFLOP/s, about a third of an A100's dense
 # bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.bench --json`.
 REFERENCE_TFLOPS = 100.0
-
-# Training and test images per class, in class order, for planning before a data set is prepared (a prepared data
-# set's manifest is used instead). (train, test, source)
-KNOWN_SIZES: dict[str, tuple[list[int], list[int], str]] = {
-    "cifar10": ([5000] * 10, [1000] * 10, "CIFAR-10's split"),
-    "cifar100": ([2500] * 20, [500] * 20, "CIFAR-100's split (20 superclasses)"),
-    "svhn": ([7325] * 10, [2603] * 10, "SVHN's split, 73,257 / 26,032 spread evenly over the digits (approximate)"),
-    "imagenet30": ([1300] * 30, [100] * 30, "ImageNet-30's split (1,300 / 100 per class)"),
-    # DIOR's crops per class depend on the size filter of its preparation; the paper gives only their average
-    "dior": ([649] * 19, [649] * 19, "approximate: the paper's average of 649 training crops per class (App. I) for "
-                                     "every class, and as many test crops"),
-    "raabin": ([212, 744, 2427, 561, 6231], [89, 322, 1034, 234, 2660], "Raabin-WBC's Train / Test-A counts"),
-    "ham10000": ([1113, 6705, 514, 327, 1099, 115, 142], [171, 909, 93, 43, 217, 44, 35],
-                 "HAM10000 / ISIC 2018 Task 3 training and test counts"),
-}
-
 
 @dataclass(frozen=True)
 class RunCost:
@@ -91,8 +75,11 @@ def data_sizes(dataset: str, data_root: Path | None = None) -> tuple[list[int], 
             names = manifest["class_names"]
             per = lambda split: [int(manifest["splits"][split]["per_class"].get(n, 0)) for n in names]
             return per("train"), per("test"), f"{folder}/manifest.json"
-        if dataset in KNOWN_SIZES:
-            return KNOWN_SIZES[dataset]
+        from .data.sets import SETS
+
+        if SETS[dataset].split_sizes:
+            train, test, source = SETS[dataset].split_sizes
+            return list(train), list(test), source
         raise ValueError(f"data set {dataset!r} is not prepared and has no known sizes for planning; prepare it "
                          f"(python -m oecl_core data prepare {dataset})")
     train, test = spec.load(spec.load_size)  # embedded / folder data sets: load them
@@ -111,6 +98,8 @@ def split_sizes(cfg: RunConfig, data_root: Path | None = None) -> tuple[int, int
         n_train, n_test = train[cfg.cls], sum(test)
     elif bench == "leave_one_out":
         n_train, n_test = sum(train) - train[cfg.cls], sum(test)
+    elif bench == "defect_detection":  # the category's own test images only
+        n_train, n_test = train[cfg.cls], test[cfg.cls]
     elif bench == "unlabeled":
         if not cfg.anomaly:
             raise ValueError(f"{cfg.dataset}: the unlabeled benchmark needs an anomaly data set")

@@ -50,6 +50,9 @@ class DataSet:
     default_oe: str = "none"
     class_names: tuple[str, ...] = ()  # known before preparation (planning); a prepared manifest overrides it
     raw_name: str = ""  # the raw/<folder> its files are in, when shared with another entry (default: its name)
+    # (training images per class, test images per class, where the numbers come from): the planner's counts before
+    # the data set is prepared (its manifest replaces them)
+    split_sizes: tuple = ()
 
     @property
     def oe_only(self) -> bool:

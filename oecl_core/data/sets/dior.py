@@ -247,4 +247,7 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
 
 ENTRIES = [DataSet("dior", "DIOR aerial object crops > 120 px, 19 classes", prepare_dior, SOURCES, HOW, label="DIOR",
                    image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet", alpha=0.1,
-                   default_oe="imagenet22k_minus_1k", class_names=CLASSES)]
+                   default_oe="imagenet22k_minus_1k", class_names=CLASSES,
+                   # the crops per class depend on the size filter; the paper gives only their average (App. I)
+                   split_sizes=((649,) * 19, (649,) * 19, "approximate: the paper's average of 649 training crops "
+                                                          "per class for every class, and as many test crops"))]

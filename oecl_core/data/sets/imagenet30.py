@@ -71,4 +71,5 @@ def prepare_imagenet30(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: i
 
 ENTRIES = [DataSet("imagenet30", "ImageNet-30, 39,000 / 3,000 images, 30 classes", prepare_imagenet30, SOURCES, HOW,
                    label="ImageNet-30", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet", alpha=1.0,
-                   default_oe="imagenet22k_minus_1k", class_names=CLASSES)]
+                   default_oe="imagenet22k_minus_1k", class_names=CLASSES,
+                   split_sizes=((1300,) * 30, (100,) * 30, "ImageNet-30's split (1,300 / 100 per class)"))]

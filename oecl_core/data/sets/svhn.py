@@ -44,4 +44,6 @@ def prepare_svhn(raw_dir, out_dir, *, verify: bool = True) -> dict:
 
 ENTRIES = [DataSet("svhn", "SVHN cropped digits (OOD / far OE)", prepare_svhn, SOURCES, HOW, label="SVHN",
                    image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k",
-                   class_names=tuple(str(d) for d in range(10)))]
+                   class_names=tuple(str(d) for d in range(10)),
+                   split_sizes=((7326,) * 10, (2603,) * 10,
+                                "approximate: SVHN's 73,257 / 26,032 images spread evenly over the digits"))]
