@@ -16,7 +16,6 @@ for `python -m oecl_core plan --bench-json`.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 

@@ -38,14 +38,12 @@ class Status:
     name: str
     prepared: bool
     automatic: bool  # every source file can be fetched without a person
-    raw_present: list[str]
     raw_missing: list[str]
     summary: str
 
 
 def status(name: str, root: Path | None = None) -> Status:
     e, raw = entry(name), raw_dir(name, root)
-    present = [r.filename for r in e.sources if (raw / r.filename).exists()]
     absent = [r.filename for r in e.sources if not (raw / r.filename).exists()]
     folder, summary = prepared_dir(name, root), ""
     if is_prepared(folder):
@@ -53,7 +51,7 @@ def status(name: str, root: Path | None = None) -> Status:
         summary = ", ".join(f"{split} {info['count']:,}" for split, info in m["splits"].items())
         if m.get("skipped"):
             summary += f" ({len(m['skipped'])} unreadable skipped)"
-    return Status(name, is_prepared(folder), e.automatic, present, absent, summary)
+    return Status(name, is_prepared(folder), e.automatic, absent, summary)
 
 
 def link_local_copy(name: str, source: Path, root: Path | None = None) -> list[Path]:

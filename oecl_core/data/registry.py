@@ -73,8 +73,6 @@ DATASETS: dict[str, DatasetSpec] = {
     # The prepared data sets, one file each in sets/ (their facts: Appendices I and J of the paper).
     **{name: _spec(entry) for name, entry in SETS.items() if not entry.oe_only},
 }
-# OE-only sets prepared into <data root>/<name>/ (a single "train" split).
-PREPARED_OE = tuple(name for name, entry in SETS.items() if entry.oe_only)
 
 
 def _folder_dataset(spec: str) -> DatasetSpec:

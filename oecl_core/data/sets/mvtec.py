@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..core import list_images
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, file_job, nonempty,
@@ -49,11 +51,13 @@ def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | 
     splits = {}
     with Scratch(out_dir) as scratch:
         for split, items in plan.items():
-            # a skipped image must not shift the defect flags: decode one job per image and keep the flags of those kept
-            jobs = [file_job(p, 2 * k + flag, size) for p, k, flag in items]
-            images, coded = decode(jobs, scratch, split, size, workers, skipped)
+            # each job's label is its row in `items`, so the images kept (unreadable ones are skipped) find their
+            # category and defect flag there
+            jobs = [file_job(p, row, size) for row, (p, _, _) in enumerate(items)]
+            images, rows = decode(jobs, scratch, split, size, workers, skipped)
             nonempty(name, split, images, root)
-            splits[split] = (images, coded // 2, (coded % 2).astype(bool))
+            categories, flags = np.array([k for _, k, _ in items]), np.array([f for _, _, f in items], dtype=bool)
+            splits[split] = (images, categories[rows], flags[rows])
         counts = {c: (int((splits["test"][1] == k).sum()), int(splits["test"][2][splits["test"][1] == k].sum()))
                   for k, c in enumerate(CATEGORIES)}
         notes = (f"MVTec-AD: train = <category>/train/good ({len(splits['train'][0])} images), test = <category>/test/* "
