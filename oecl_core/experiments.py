@@ -13,9 +13,11 @@ from functools import lru_cache
 
 from .config import IDENTITY_FIELDS, SETTING_TYPES, RunConfig, parse_setting, resolve_config
 from .data import BENCHMARKS, get_dataset
-from .data.benchmarks import PER_CLASS
+from .data.benchmarks import PER_CLASS, oe_pool_empty
 from .data.registry import BENCHMARK_OE, is_prepared_set
 from .methods import METHODS
+from .methods.base import empty_oe_error
+from .reference import NOT_REPORTED
 
 SEP = "~"
 # The one layout of a run's folder, below a runs root: the pipeline's results/<preset>/runs/ (RUNS_ROOT; its rules
@@ -149,13 +151,23 @@ PAPER_RAN = "paper_ran"
 def column_runs(column: dict, paper_source: str, preset: str) -> bool:
     """Whether a table cell is trained here: the column's `run` (true / false / paper_ran), its `run_in` (the
     presets it runs under, default all) and the source of the paper's number for the cell ("paper" = the
-    authors' own run, "" = the paper has none, else quoted)."""
-    if preset not in column.get("run_in", [preset]):
+    authors' own run, "" = the paper has none, "not_reported" = a "×" cell, never run, else quoted)."""
+    if preset not in column.get("run_in", [preset]) or paper_source == NOT_REPORTED:
         return False
     run = column.get("run", False)
     if run == PAPER_RAN:
         return paper_source in ("paper", "")
     return bool(run)
+
+
+def lacks_oe(preset: str, run: Run) -> bool:
+    """Whether a run's method is an objective over OE images (Method.oe_optional False) while the run's OE pool is
+    empty by construction (few-shot with k = 0): such a cell is not applicable, and train() refuses the run."""
+    method = METHODS.get(run.method)
+    if method is None or not method.uses_external_oe or method.oe_optional:
+        return False
+    cfg = run_config(preset, run)
+    return cfg.alpha > 0 and oe_pool_empty(cfg)
 
 
 def table_paper_cell(paper, name: str, row: dict, column: dict, bench: str) -> dict:
@@ -190,8 +202,14 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
             if column.get("run") and column["method"] not in METHODS:
                 raise ValueError(f"config: tables.{name}: column {column['method']!r} is marked run but no such method "
                                  f"is implemented; methods that run here: {', '.join(METHODS)}")
-            if column_runs(column, table_paper_cell(paper, name, row, column, bench)["paper_source"], preset):
-                methods.append(column["method"])
+            if not column_runs(column, table_paper_cell(paper, name, row, column, bench)["paper_source"], preset):
+                continue
+            probe = Run(spec_for_method(spec, column["method"]), row["dataset"], column["method"], 0, 0)
+            if lacks_oe(preset, probe):
+                if column.get("run") is True:  # asked for explicitly: say so before any job (paper_ran skips it)
+                    raise ValueError(f"{where}: {empty_oe_error(run_config(preset, probe))}")
+                continue
+            methods.append(column["method"])
         if not methods:
             continue  # a row of quoted numbers only
         dataset = row["dataset"]

@@ -16,11 +16,11 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from .experiments import (Run, column_runs, parse_benchmark_spec, run_config, spec_for_method, table_for_preset,
-                          table_paper_cell)
+from .experiments import (Run, column_runs, lacks_oe, parse_benchmark_spec, run_config, spec_for_method,
+                          table_for_preset, table_paper_cell)
 from .data.sets import SETS
 from .io import write_text
-from .reference import load_paper_tables, roman
+from .reference import EMPHASIS_RULES, load_paper_tables, roman
 
 METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
                  "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
@@ -32,9 +32,10 @@ DATASET_LABELS = {**{name: entry.label for name, entry in SETS.items()}, "digits
                   "sample_photos_digit_like": "crops of scikit-learn's sample photos, rendered like the digits",
                   "sample_photos": "crops of scikit-learn's sample photos (colour)"}
 BENCHMARK_LABELS = {"one_vs_rest": "one vs. rest", "leave_one_out": "leave one out"}
-COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "ours_mean", "ours_std", "seeds",
-           "classes", "collapsed_runs", "undertrained_runs", "ours_mean_without_collapsed", "ours_std_without_collapsed", "oe", "paper_value",
-           "paper_std", "paper_source", "paper_mark", "difference", "from_scratch"]
+COLUMNS = ["table", "row", "dataset", "benchmark", "method", "col", "column", "score", "run", "applicable", "ours_mean",
+           "ours_std", "seeds", "classes", "collapsed_runs", "undertrained_runs", "ours_mean_without_collapsed",
+           "ours_std_without_collapsed", "oe", "paper_value", "paper_std", "paper_digits", "paper_source", "paper_mark",
+           "paper_emphasis", "difference", "from_scratch"]
 
 
 def _seed_means(rows: pd.DataFrame) -> pd.Series:
@@ -78,6 +79,8 @@ def method_score(method: str, table_score: str) -> str:
 
 def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per cell: ours (where run) and the paper's value for the same cell."""
+    from .methods import METHODS
+
     paper = load_paper_tables() if paper is None else paper
     t = table_for_preset(table, preset)
     cells = []
@@ -93,7 +96,12 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
                     "col": col_index,
                     "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score}
             cell.update(table_paper_cell(paper, name, row, col, bench))
+            if pd.isna(cell["from_scratch"]) and col["method"] in METHODS:  # rows the paper has no cell for (digits)
+                cell["from_scratch"] = int(METHODS[col["method"]].from_scratch)
             cell["run"] = column_runs(col, cell["paper_source"], preset)
+            # an objective over OE images in a row with none (k = 0) is not a method: shown "n/a", never trained
+            cell["applicable"] = not (cell["run"] and lacks_oe(preset, Run(run_spec, row["dataset"], col["method"], 0, 0)))
+            cell["run"] = cell["run"] and cell["applicable"]
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
             if not cell.get("oe"):
@@ -103,30 +111,57 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
     return pd.DataFrame(cells).reindex(columns=COLUMNS)
 
 
-def _fmt(value, std=math.nan, digits=1) -> str:
+def _fmt(value, std=math.nan, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "--"
     text = f"{value:.{digits}f}"
     return text + (f" ± {std:.{digits}f}" if isinstance(std, float) and not math.isnan(std) else "")
 
 
-def _emphasis(cells: pd.DataFrame) -> dict:
-    """Per row, the shown value of every cell; bold = best among from-scratch methods, underline = best overall
-    (the paper's rule), computed on what each cell shows first: ours where run, else the paper's number."""
-    marks: dict[int, set] = {}
+def _best(values: pd.Series, among: str, from_scratch: pd.Series) -> list:
+    """The cells holding the row's best value (ties as printed all count) among every cell or the from-scratch ones;
+    empty cells never count."""
+    if among == "from_scratch":
+        values = values[from_scratch.astype(float) == 1]
+    values = values.dropna()
+    return list(values.index[values == values.max()]) if len(values) else []
+
+
+def emphasis_legend(name: str, bold: str = "bold", underline: str = "underline") -> str:
+    """What bold and underline mean in this table, or "" where the paper's caption states no emphasis."""
+    rules = EMPHASIS_RULES.get(roman(name), {})
+    words = {"bold": bold, "underline": underline}
+    parts = [f"{words[mark]} = best {'from-scratch ' if among == 'from_scratch' else ''}value of the row"
+             for mark, among in rules.items()]
+    if not parts:
+        return ""
+    printed = "; the paper's underline as printed" if "underline" in rules else ""
+    return "; ".join(parts) + f" (the paper's numbers and ours ranked apart, ours among our measured cells{printed})"
+
+
+def _emphasis(name: str, cells: pd.DataFrame) -> dict[tuple[int, str], set]:
+    """(cell, "ours" | "paper") -> its marks, by the rule the paper's caption states for this table (EMPHASIS_RULES;
+    none where the caption states none). The paper's numbers carry the paper's emphasis: the underline it prints
+    (paper_tables.csv) and the bold its rule gives over its own numbers, which the text lost. Ours carry the same
+    rule over our measured cells alone, so a cell not yet measured neither wins nor loses a mark."""
+    rules = EMPHASIS_RULES.get(roman(name), {})
+    marks: dict[tuple[int, str], set] = {}
     for _, group in cells.groupby("row", sort=False):
-        shown = group["ours_mean"].where(group["run"], group["paper_value"]).round(1)  # ties as printed
-        scratch = shown[group["from_scratch"].fillna(1).astype(float) == 1]
-        for values, mark in ((shown, "underline"), (scratch, "bold")):
-            if values.notna().any():
-                for i in values.index[values == values.max()]:
-                    marks.setdefault(i, set()).add(mark)
+        scratch = group["from_scratch"].fillna(1)
+        paper = group["paper_value"].where(group["paper_mark"] != "x")
+        ours = group["ours_mean"].where(group["run"].astype(bool)).round(1)  # ties as printed
+        for mark, among in rules.items():
+            paper_marked = (group.index[group["paper_emphasis"] == mark] if mark == "underline"
+                            else _best(paper, among, scratch))
+            for which, marked in (("paper", paper_marked), ("ours", _best(ours, among, scratch))):
+                for i in marked:
+                    marks.setdefault((i, which), set()).add(mark)
     return marks
 
 
 def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Column headers and body rows shared by the LaTeX and Markdown renderers."""
-    marks = _emphasis(cells)
+    marks = _emphasis(cells["table"].iloc[0], cells)
     columns, measured = [], {}
     for col, group in cells.groupby("col", sort=True):
         # a column is measured if any of its cells is (run: paper_ran measures only where the paper ran the method)
@@ -137,19 +172,20 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
         out = []
         for i, c in group.iterrows():
             ours = "--" if measured[c["col"]] else None  # a quoted cell of a measured column: not run here
+            if not c["applicable"]:
+                ours = "n/a"
             if c["run"]:
                 ours = _fmt(c["ours_mean"], c["ours_std"])
                 if c.get("collapsed_runs", 0):
                     ours += f"† [{_fmt(c['ours_mean_without_collapsed'])}]"
                 if c.get("undertrained_runs", 0) > 0:
                     ours += "§"
-            paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"]) + (c["paper_mark"] if c["paper_mark"] != "x" else "")
+            paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"], int(c["paper_digits"])) + c["paper_mark"]
             diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
             if diff != "--" and c["difference"] > 0:
                 diff = "+" + diff
-            # the emphasis goes on the value the row's ranking used: ours where run, else the paper's
-            out.append({"ours": ours, "paper": paper, "diff": diff, "emph": marks.get(i, set()),
-                        "emph_on": "ours" if c["run"] else "paper"})
+            out.append({"ours": ours, "paper": paper, "diff": diff,
+                        "emph": {"ours": marks.get((i, "ours"), set()), "paper": marks.get((i, "paper"), set())}})
         rows.append({"label": row_label, "cells": out})
     return columns, rows
 
@@ -188,17 +224,19 @@ _ENV = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _ENV.filters["latex"] = _latex_escape
-_ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"] if which == c["emph_on"] else set())
+_ENV.filters["cell"] = lambda c, which: _latex_cell(c[which], c["emph"][which])
 
 
 def render_latex(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
     columns, rows = layout(cells)
     return _ENV.get_template("table.tex.j2").render(name=name, roman=roman(name), caption=caption,
+                                                    emphasis=emphasis_legend(name),
                                                     columns=columns, rows=rows, preset=preset, oe_notes=oe_notes(cells))
 
 
 def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -> str:
     columns, rows = layout(cells)
+    legend = emphasis_legend(name, "**bold**", "<u>underline</u>")
     head = ["data set"]
     for c in columns:
         head += [f"{c['label']} (ours)", f"{c['label']} (paper)", "Δ"] if c["run"] else [f"{c['label']} (paper)"]
@@ -206,19 +244,18 @@ def render_markdown(name: str, caption: str, cells: pd.DataFrame, preset: str) -
              f"preset `{preset}`; ours = mean over seeds of the mean AUROC (%) over classes ± std over seeds; "
              "* / ‡ = the paper quoted this number from another work; × = not reported; † = the mean includes "
              "collapsed runs, as the paper's do, [x] = the mean without them; § = some runs barely left their "
-             "initialisation (under-trained); "
-             "**bold** = best from-scratch value of the row, <u>underline</u> = best overall.", "",
+             "initialisation (under-trained); n/a = not applicable (an objective over OE images in a row with no OE "
+             "images)" + (f"; {legend}" if legend else "") + ".", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells_md = [r["label"]]
         for c, col in zip(r["cells"], columns):
             shown = dict(c)
-            text = shown[c["emph_on"]]
-            if "bold" in c["emph"]:
-                text = f"**{text}**"
-            if "underline" in c["emph"]:
-                text = f"<u>{text}</u>"
-            shown[c["emph_on"]] = text
+            for which in ("ours", "paper"):
+                if "bold" in c["emph"][which]:
+                    shown[which] = f"**{shown[which]}**"
+                if "underline" in c["emph"][which]:
+                    shown[which] = f"<u>{shown[which]}</u>"
             cells_md += [shown["ours"], shown["paper"], shown["diff"]] if col["run"] else [shown["paper"]]
         lines.append("| " + " | ".join(cells_md) + " |")
     notes = oe_notes(cells)

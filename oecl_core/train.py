@@ -25,6 +25,7 @@ from .device import autocast
 from .distributed import SINGLE, Processes
 from .io import save_torch, write_json, write_text
 from .methods import get_method
+from .methods.base import empty_oe_error
 from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
@@ -255,8 +256,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     needs_oe = method.uses_external_oe and cfg.alpha > 0
     if needs_oe and split.oe is None:
         raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the run has no OE source ({cfg.oe!r})")
-    if needs_oe and len(split.oe) == 0:
-        # an OE pool that is empty by construction (few-shot with k = 0): the OE term has nothing to act on
+    if needs_oe and len(split.oe) == 0:  # empty by construction (few-shot with k = 0)
+        if not method.oe_optional:
+            raise empty_oe_error(cfg)
         print(f"{out_dir}: the OE pool is empty (0 images), so the OE term is zero and the run trains SimCLR", file=sys.stderr)
         needs_oe = False
     if method.needs_train_labels and split.train_labels is None:

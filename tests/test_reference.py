@@ -44,7 +44,7 @@ def test_spot_values():
 
 
 def test_x_marks(df):
-    assert paper_value("II", "imagenet30", "dn2") == (None, None, "quoted_reference")
+    assert paper_value("II", "imagenet30", "dn2") == (None, None, "not_reported")
     row = df[(df.table == "II") & (df.dataset == "imagenet30") & (df.method == "dn2")].iloc[0]
     assert row["mark"] == "x" and math.isnan(row["value"])
     marked = df[df["mark"] == "x"]
@@ -67,7 +67,9 @@ def test_values_in_range_and_keys_unique(df):
 
 
 def test_column_vocabularies(df):
-    assert set(df["source"]) == {"paper", "quoted_reference", "quoted_panda", "quoted_transformly"}
+    assert set(df["source"]) == {"paper", "quoted_reference", "quoted_panda", "quoted_transformly", "quoted_in_text",
+                                 "not_reported"}
+    assert (df["source"] == "not_reported").equals(df["mark"] == "x")
     assert set(df["mark"]) == {"", "x"}
     assert set(df["emphasis"]) <= {"", "bold", "underline"}
     assert set(df.loc[df.table.isin(["I", "II"]), "group"]) == {"unsupervised", "unsupervised_oe", "supervised_oe"}

@@ -209,3 +209,16 @@ def test_run_lock_makes_a_second_process_wait_for_the_first(tmp_path, capfd):
     assert holder.wait(timeout=60) == 0
     assert "is working on this run" in capfd.readouterr().err
     assert "pid" in (tmp_path / ".lock").read_text()
+
+
+def test_an_oe_objective_with_an_empty_oe_pool_is_refused_and_oecl_trains_simclr(tmp_path, capfd):
+    """Few-shot with k = 0 gives an empty OE pool: HSC (an objective over OE images) stops with a clear error before
+    anything is written, while OECL trains on without its OE term, as the paper's k = 0 row does."""
+    import dataclasses
+
+    split = dataclasses.replace(tiny_split(), oe=torch.zeros(0, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"hsc is an objective over OE images.*empty \(0 images\).*shots=1"):
+        train(cfg(method="hsc", benchmark="few_shot", shots=0), split, tmp_path / "hsc", progress=False)
+    assert not (tmp_path / "hsc" / CHECKPOINT).exists()
+    result = train(cfg(benchmark="few_shot", shots=0, epochs=2), split, tmp_path / "oecl", progress=False)
+    assert len(result.log) == 2 and "trains SimCLR" in capfd.readouterr().err

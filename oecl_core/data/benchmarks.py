@@ -112,6 +112,11 @@ def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, ob
     return data
 
 
+def oe_pool_empty(cfg) -> bool:
+    """Whether a run's OE pool is empty by construction, known before any image is read: few-shot with k = 0."""
+    return cfg.benchmark == "few_shot" and cfg.shots == 0
+
+
 def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=(), anomaly_classes=(), near_oe_classes=(),
                 train_size: int = 0, seed: int = 0, **_) -> BenchmarkData:
     """Fig. 3: normal = union of normal_classes, subsampled to train_size (0: all); test = their test images

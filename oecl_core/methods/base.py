@@ -17,6 +17,14 @@ import torch
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+def empty_oe_error(cfg) -> ValueError:
+    """The refusal of a run whose method is an objective over OE images and whose OE pool is empty by construction
+    (few-shot with k = 0): trained anyway, it would not be the method."""
+    return ValueError(f"method {cfg.method} is an objective over OE images, but the OE pool of benchmark "
+                      f"{cfg.label or cfg.benchmark!r} is empty (0 images): without them the run is not {cfg.method}. "
+                      "Give it OE images (e.g. few_shot~shots=1), or train oecl, which trains SimCLR without them")
+
+
 @dataclass(frozen=True)
 class Views:
     id1: torch.Tensor  # first view of every ID image, (B', C, H, W)
@@ -28,6 +36,10 @@ class Views:
 class Method:
     name: str = ""
     uses_external_oe: bool = False  # whether the run needs an OE pool
+    # True where the objective stands without OE images (OECL's OE term is added to SimCLR, so OECL with an empty
+    # OE pool trains SimCLR, as the paper's k = 0 row does); False where the OE images define the objective (HSC,
+    # BCE, ...): such a run with an empty pool is refused (empty_oe_error)
+    oe_optional: bool = False
     default_epochs_factor: int = 1  # self-OECL trains twice as long in the paper (1000 vs 500 epochs)
     # The norm collapse of the paper's Fig. 4 (ID features pushed to zero with the OE's) concerns the norm-penalised
     # contrastive methods; a baseline whose objective moves normal features towards the origin on purpose (HSC,

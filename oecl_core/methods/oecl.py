@@ -9,6 +9,7 @@ from .base import Method, Views
 class OECL(Method):
     name = "oecl"
     uses_external_oe = True
+    oe_optional = True
 
     def views(self, x_id, x_oe, augment, gen):
         oe = None if x_oe is None else torch.cat([augment(x_oe, gen), augment(x_oe, gen)])

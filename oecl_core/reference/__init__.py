@@ -25,9 +25,14 @@ here. One row per printed table cell that holds a number or a "×" mark. Columns
                                      cells; in Table VII likewise HSC*, BCE*)
                   quoted_panda       marked "‡" in Table I: taken from [35] (PANDA)
                   quoted_transformly marked "‡" in Table II: taken from [9] (Transformly)
+                  quoted_in_text     printed without a mark, but the text attributes it to another work (Table
+                                     VII's PatchCore and EfficientAD 99.1: "[3] and [36] score above 99%",
+                                     App. D); shown with "*" like the marked quotes
+                  not_reported       a "×" cell: the paper has no number (never run, never scheduled here)
     from_scratch  1 / 0 from the "From scratch" check row of Tables I and II, empty elsewhere
     group         column group header of Tables I and II: unsupervised, unsupervised_oe, supervised_oe
     emphasis      "underline" where the text shows <u>...</u>; bold is not visible in the text and is not recorded
+                  (tables re-derive it with the caption's rule, EMPHASIS_RULES)
     mark          "x" for a "×" cell (not applicable / not run), else empty
     trials        number of trials stated by the caption (I: 5, II: 2, IV: 5 for the OECL rows only, since the
                   caption says "of OECL over 5 trials", VII: 5), else empty
@@ -50,19 +55,30 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS"]
+__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES", "NOT_REPORTED"]
 
 CSV_PATH = Path(__file__).parent / "paper_tables.csv"
 KEY_COLUMNS = ("table", "dataset", "benchmark", "method", "setting")
 _TEXT_COLUMNS = ("table", "dataset", "benchmark", "method", "setting", "source", "group", "emphasis", "mark")
-_MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡"}  # as the paper marks them
+_MARKS = {"quoted_reference": "*", "quoted_panda": "‡", "quoted_transformly": "‡", "quoted_in_text": "*"}
+NOT_REPORTED = "not_reported"  # the source of a "×" cell
+# What each table's caption says its emphasis means: mark -> the cells ranked ("from_scratch": the methods of the
+# "From scratch" check row; "all": every cell of the row). Tables whose captions state no emphasis have none.
+EMPHASIS_RULES = {"I": {"bold": "from_scratch", "underline": "all"}, "II": {"bold": "from_scratch", "underline": "all"},
+                  "IV": {"bold": "all"}}
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII", 9: "IX"}
+
+
+def _decimals(text: pd.Series) -> pd.Series:
+    """Digits after the point as printed ("50.78" -> 2, "86.1" -> 1); 1 where nothing is printed."""
+    return text.str.partition(".")[2].str.len().where(text != "", 1).astype(int)
 
 
 @lru_cache(maxsize=1)
 def _load() -> pd.DataFrame:
     df = pd.read_csv(CSV_PATH, dtype=str, keep_default_na=False, encoding="utf-8")
     for col in ("value", "std"):
+        df[f"{col}_digits"] = _decimals(df[col])
         df[col] = pd.to_numeric(df[col].where(df[col] != ""), errors="raise").astype(float)
     for col in ("from_scratch", "trials"):
         df[col] = pd.to_numeric(df[col].where(df[col] != ""), errors="raise").astype("Int64")
@@ -70,8 +86,9 @@ def _load() -> pd.DataFrame:
 
 
 def load_paper_tables() -> pd.DataFrame:
-    """All quoted cells of Tables I-IX (a fresh copy): value / std float (NaN if not printed), text columns str
-    ("" when empty), from_scratch / trials nullable Int64."""
+    """All quoted cells of Tables I-IX (a fresh copy): value / std float (NaN if not printed), value_digits /
+    std_digits the decimals the paper prints them with, text columns str ("" when empty), from_scratch / trials
+    nullable Int64."""
     return _load().copy()
 
 
@@ -126,8 +143,8 @@ def _describe(asked: dict, stop: str) -> str:
 
 def paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setting: str, benchmark: str) -> dict:
     """The paper's cell for a table (roman numeral) / data set / method / setting, as the columns paper_value,
-    paper_std, paper_source ("" when the paper has no such cell), paper_mark (* / ‡ for quoted cells, x for a
-    "×" cell) and from_scratch."""
+    paper_std, paper_digits (decimals as printed), paper_source ("" when the paper has no such cell), paper_mark
+    (* / ‡ for quoted cells, x for a "×" cell), paper_emphasis (printed underline) and from_scratch."""
     hits = paper[(paper["table"] == table) & (paper["dataset"] == dataset) & (paper["method"] == method)]
     exact = hits[hits["setting"].fillna("") == setting]
     # a cell the paper merged across rows (e.g. SimCLR, which uses no OE, in Table III) has no setting
@@ -135,7 +152,9 @@ def paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setti
     if len(hits) > 1:
         hits = hits[hits["benchmark"] == benchmark]
     if hits.empty:
-        return {"paper_value": math.nan, "paper_std": math.nan, "paper_source": "", "paper_mark": "", "from_scratch": math.nan}
+        return {"paper_value": math.nan, "paper_std": math.nan, "paper_digits": 1, "paper_source": "", "paper_mark": "",
+                "paper_emphasis": "", "from_scratch": math.nan}
     h = hits.iloc[0]
-    return {"paper_value": h["value"], "paper_std": h["std"], "paper_source": h["source"],
-            "paper_mark": "x" if h.get("mark") == "x" else _MARKS.get(h["source"], ""), "from_scratch": h.get("from_scratch")}
+    return {"paper_value": h["value"], "paper_std": h["std"], "paper_digits": int(max(h["value_digits"], h["std_digits"])),
+            "paper_source": h["source"], "paper_mark": "x" if h.get("mark") == "x" else _MARKS.get(h["source"], ""),
+            "paper_emphasis": h["emphasis"], "from_scratch": h.get("from_scratch")}
