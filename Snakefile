@@ -3,7 +3,11 @@
 #   snakemake --cores 8 table1                           Table I as the paper states it (GPU; data prepared on demand)
 # `snakemake --lint` asks for a conda environment per rule; every rule here runs the one installed project
 # (environment.yml / pip install -e .), and a per-rule environment would install torch once per rule.
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
+
+from oecl_core.schema import check_config_keys
 
 min_version("9.20")
 
@@ -11,6 +15,9 @@ min_version("9.20")
 configfile: "config.yaml"
 
 
+# A misspelt key (seed: for seeds:) must stop the workflow, not drop a setting: named with the valid keys first,
+# then the schema's own checks.
+check_config_keys(config, Path(workflow.basedir) / "schemas/config.schema.yaml")
 validate(config, "schemas/config.schema.yaml")
 
 

@@ -123,6 +123,9 @@ def test_slurm_profile_dry_run_shows_gpu_resources(tmp_path):
     (dict(tables={"table1": {"rows": [{"dataset": "mnist"}], "columns": [{"method": "oecl", "run": True}]}}), "digits"),
     # figure kinds are checked against oecl_core.figures.FIGURE_KINDS, whose kinds the message lists
     (dict(figures={"fig1": {"kind": "histogram", "dataset": "digits"}}), "size_sweep"),
+    # a misspelt key is an error, never a setting silently dropped (seed: would run 1 seed instead of 5)
+    (dict(tables={"table1": {"seed": [0], "rows": [{"dataset": "digits"}], "columns": [{"method": "oecl", "run": True}]}}),
+     "tables.table1: unknown key 'seed' (did you mean 'seeds'?)"),
 ])
 def test_bad_configuration_stops_before_any_job(tmp_path, change, message):
     config = repo_config(**change)
