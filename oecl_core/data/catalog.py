@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fetch import DownloadError, ManualDownloadRequired, fetch
+from .fetch import ChecksumError, DownloadError, ManualDownloadRequired, fetch
 from .prep import DataSet
 from .prepared import default_data_root, is_prepared, read_manifest
 from .sets import SETS
@@ -101,11 +101,13 @@ def prepare(name: str, root: Path | None = None, force: bool = False, progress: 
             print(f"{name}: reading {link.resolve()} (linked as {link})", file=sys.stderr)
     if not (raw / FROM).exists():  # an extracted copy given with --from is read as it is, nothing is downloaded
         for remote in e.sources:
-            if (remote.url or remote.gdrive_id) and (local is None or (raw / remote.filename).exists()):
+            if remote.locations and (local is None or (raw / remote.filename).exists()):
                 try:
                     fetch(remote, raw, progress=progress)  # a file already there is only verified
                 except DownloadError as err:  # network failures: say what to do by hand
                     raise ManualDownloadRequired(f"{err}\n\n{e.instructions}") from err
+                except ChecksumError as err:  # every source served other bytes: the same way out, by hand
+                    raise ChecksumError(f"{err}\n\n{e.instructions}") from err
     return e.prepare(raw, out, **options)
 
 

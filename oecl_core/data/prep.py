@@ -60,7 +60,7 @@ class DataSet:
 
     @property
     def automatic(self) -> bool:
-        return bool(self.sources) and all(r.url or r.gdrive_id for r in self.sources)
+        return bool(self.sources) and all(r.locations for r in self.sources)
 
 
 def download_instructions(what: str, name: str, sources: Sequence[RemoteFile], extra: Sequence[str] = ()) -> str:
@@ -71,6 +71,7 @@ def download_instructions(what: str, name: str, sources: Sequence[RemoteFile], e
         where = f"Google Drive, open {f.where} in a browser" if f.gdrive_id else f.where
         check = f"   (md5 {f.md5})" if f.md5 else f"   (sha256 {f.sha256})" if f.sha256 else ""
         lines.append(f"  {f.filename}   from {where}{check}")
+        lines += [f"      or, if that fails, from {u}" for u in f.locations[1:]]
     lines.append(f"`python -m oecl_core data prepare {name}` downloads them itself where the machine has network."
                  + ("" if any(f.md5 or f.sha256 for f in sources) else " No checksum is published: the sha256 of the "
                     "first download is recorded in raw/<name>/CHECKSUMS.json and later files are checked against it."))

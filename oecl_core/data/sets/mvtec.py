@@ -16,13 +16,20 @@ from ..prepared import write_prepared
 ARCHIVE = "mvtec_anomaly_detection.tar.xz"
 CATEGORIES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
               "tile", "toothbrush", "transistor", "wood", "zipper")
-# The download link anomalib and eoe use; the checksum is the one anomalib publishes (../shared/docs/DATASETS.md).
-SOURCES = (RemoteFile(ARCHIVE, "https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/"
-                               "420938113-1629952094/mvtec_anomaly_detection.tar.xz",
+# MVTec rotates the mydrive.ch share links of this archive without notice, so the record can list several sources,
+# tried in order, each checked against the one sha256 (anomalib's, the same for every link). History: the link
+# eoe (src/eoe/datasets/mvtec.py) and anomalib used (.../shares/38536/3830184030e49fe74747669442f0f282/...) answers 404 (anomalib issues #3121,
+# #3167, #3441); its replacement in anomalib PR #3138 (.../0f283/download/420938113-1629960298/...) was reported
+# dead in #3608 and replaced in PR #3673 (July 2026) by the share below, which 2026 repositories use. When it rotates
+# again, put the new link first (the current one is the URL in anomalib's MVTecAD datamodule, DOWNLOAD_INFO).
+SOURCES = (RemoteFile(ARCHIVE, "https://www.mydrive.ch/shares/150996/b52ecdcbf521176e9db9c731f2304b27/download/"
+                               "420938113-1629960298/mvtec_anomaly_detection.tar.xz",
                       sha256="cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"),)
 HOW = download_instructions("MVTec-AD (15 categories; licence CC BY-NC-SA 4.0, from mvtec.com)", "mvtec", SOURCES, [
-    "If the link has expired, download it from https://www.mvtec.com/company/research/datasets/mvtec-ad (a form asks "
-    "for your name). Or extract it yourself so that there is <category>/train/good/*.png and "
+    "MVTec rotates its share links: if the download fails, get the archive from "
+    "https://www.mvtec.com/company/research/datasets/mvtec-ad (a form asks for your name) and run "
+    "`python -m oecl_core data prepare mvtec --from mvtec_anomaly_detection.tar.xz` (it is checked against the sha256 "
+    "above). Or extract it yourself so that there is <category>/train/good/*.png and "
     "<category>/test/<good or defect type>/*.png for each of the 15 categories."])
 
 
