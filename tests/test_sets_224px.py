@@ -96,7 +96,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out" / "dior"
     make_dior(raw, annotations_as_zip=True)
     m = dior.prepare_dior(raw, out, size=SIZE, min_crops=2, workers=2)
-    assert m["class_names"] == ["airplane", "expresswayservicearea"]
+    assert m["class_names"] == ["expresswayservicearea", "airplane"]  # the authors' ImageFolder order
     assert m["splits"]["train"]["per_class"] == {"airplane": 3, "expresswayservicearea": 3}
     assert m["splits"]["test"]["per_class"] == {"airplane": 1, "expresswayservicearea": 1}
     assert "vehicle (1 training crops)" in m["notes"] and "ship" not in m["notes"]
@@ -106,7 +106,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     train = load_prepared(out, "train")
     assert tuple(train.images.shape) == (6, 3, SIZE, SIZE)
     # crops in image order, then object order; each crop is its box's colour
-    expected = [(c, 0 if n == "airplane" else 1) for i in ("00001", "00002", "00003")
+    expected = [(c, 1 if n == "airplane" else 0) for i in ("00001", "00002", "00003")
                 for n, b, c in DIOR_IMAGES[i][1] if b[2] - b[0] > 120 and b[3] - b[1] > 120 and n != "vehicle"]
     assert train.labels.tolist() == [lab for _, lab in expected]
     for img, (colour, _) in zip(train.images.numpy(), expected):
@@ -151,6 +151,22 @@ def test_dior_lists_option_needs_imagesets(tmp_path):
     (main / "test.txt").write_text("00004\n00005\n")
     m = dior.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=1, train_lists=("train",), workers=1)
     assert m["splits"]["train"]["per_class"] == {"airplane": 2, "expresswayservicearea": 2}
+
+
+# The class folders of the authors' prepared DIOR (real_OECL, OECL/src/data/datasets.py, DIOR.CLASSES)
+AUTHORS_DIOR_FOLDERS = ["ship", "tenniscourt", "baseballfield", "groundtrackfield", "dam", "bridge", "trainstation",
+                        "harbor", "golffield", "Expressway-toll-station", "overpass", "basketballcourt", "airport",
+                        "airplane", "storagetank", "Expressway-Service-area", "stadium", "windmill", "chimney"]
+
+
+def test_dior_class_numbers_are_the_authors_imagefolder_numbers():
+    """torchvision's ImageFolder numbers class folders in sorted (case-sensitive) order: the capitalised Expressway
+    folders are classes 0 and 1 there, and must be here."""
+    authors = sorted(AUTHORS_DIOR_FOLDERS)  # what ImageFolder.find_classes does
+    assert [dior._dior_class(f) for f in authors] == list(dior.CLASSES) == list(SETS["dior"].class_names)
+    assert dior.CLASSES[:2] == ("expresswayservicearea", "expresswaytollstation") and dior.CLASSES[2] == "airplane"
+    shuffled = {c: 60 for c in reversed(dior.CLASSES)} | {"vehicle": 10}
+    assert dior.dior_select_classes(shuffled) == list(dior.CLASSES)
 
 
 def test_dior_class_selection_and_report():
