@@ -14,6 +14,8 @@ from oecl_core.data.fetch import ManualDownloadRequired
 from oecl_core.data.prep import EXTRACTED
 from oecl_core.data.sets import SETS, dior, ham10000, imagenet30, imagenet_oe, mvtec, raabin
 from oecl_core.data.prepared import load_prepared
+from oecl_core.config import resolve_config
+from oecl_core.experiments import Run, run_config
 
 SIZE = 32
 
@@ -423,7 +425,11 @@ def test_defects_benchmark_and_table7_facts(tmp_path, monkeypatch):
     unflagged = ImageSet(train.images, train.labels, train.class_names)  # a data set without its own anomalies
     with pytest.raises(ValueError, match="defect flags"):
         defect_detection(train, unflagged, 0)
-    assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet1k"
+    # Table VII's OE: ImageNet-22k minus 1k (the text, eoe's DTD / MVTec-AD runners); ImageNet-1k stays a variant
+    assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet22k_minus_1k"
+    assert resolve_config("paper", "mvtec", "oecl", benchmark="defect_detection", cls=0).oe == "imagenet22k_minus_1k"
+    variant = run_config("paper", Run("defect_detection~oe=imagenet1k", "mvtec", "oecl", 0, 0))
+    assert variant.oe == "imagenet1k" and "imagenet1k" in SETS
 
 
 # --------------------------------------------------------------------------------------------- missing input
