@@ -165,7 +165,7 @@ def prepare_imagenet22k_minus_1k(raw_dir, out_dir, *, count: int = 50_000, seed:
     raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
     root = _oe_root(name, raw_dir, root, ("imagenet22k", "imagenet21k", "fall11_whole", "winter21_whole"))
     # all 1,000 ImageNet-1k synsets, as the paper says; eoe's ImageNet22K (exclude_imagenet1k) drops only the 30
-    # ImageNet-30 synsets despite its name (docs/fidelity.md, "OE pools: ImageNet-22k minus 1k")
+    # ImageNet-30 synsets despite its name (docs/fidelity.md, "ImageNet OE pools")
     onek = set(imagenet1k_wnids())
     extra = set(_as_names(exclude_wnids))
     present_1k = len(onek & set(_class_dirs(root)))
