@@ -134,6 +134,10 @@ def test_sources_are_tried_in_order_until_one_serves_the_published_file(server, 
     assert [p for p, _ in server.state["hits"]] == ["/gone.bin", "/wrong.bin", "/right.bin"]  # 404, refused, taken
     assert not any((tmp_path / PARTIAL).iterdir())  # the refused download was deleted
     assert not (tmp_path / CHECKSUMS_FILE).exists()  # a published checksum: nothing recorded
+    from oecl_core.data.prep import download_instructions
+
+    how = download_instructions("M", "m", [remote])  # a person is shown every source, in the same order
+    assert how.index("/gone.bin") < how.index("/wrong.bin") < how.index("/right.bin")
 
 
 def test_every_source_failing_names_each_url_and_what_went_wrong(server, tmp_path):
