@@ -2,6 +2,7 @@
 record, and all-or-nothing extraction. Downloads run against a local HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -122,6 +123,55 @@ def test_not_found_and_no_source(server, tmp_path):
         fetch(RemoteFile("e.bin", server.base + "/e.bin"), tmp_path, progress=False, retries=0)
     with pytest.raises(ManualDownloadRequired, match="no download source"):
         fetch(RemoteFile("f.bin"), tmp_path, progress=False)
+
+
+def test_sources_are_tried_in_order_until_one_serves_the_published_file(server, tmp_path):
+    server.state["files"].update({"/wrong.bin": PAYLOAD[::-1], "/right.bin": PAYLOAD})
+    remote = RemoteFile("m.bin", server.base + "/gone.bin", sha256=SHA256,
+                        mirrors=(server.base + "/wrong.bin", server.base + "/right.bin"))
+    path = fetch(remote, tmp_path, progress=False, retries=0)
+    assert path.read_bytes() == PAYLOAD
+    assert [p for p, _ in server.state["hits"]] == ["/gone.bin", "/wrong.bin", "/right.bin"]  # 404, refused, taken
+    assert not any((tmp_path / PARTIAL).iterdir())  # the refused download was deleted
+    assert not (tmp_path / CHECKSUMS_FILE).exists()  # a published checksum: nothing recorded
+    from oecl_core.data.prep import download_instructions
+
+    how = download_instructions("M", "m", [remote])  # a person is shown every source, in the same order
+    assert how.index("/gone.bin") < how.index("/wrong.bin") < how.index("/right.bin")
+
+
+def test_every_source_failing_names_each_url_and_what_went_wrong(server, tmp_path):
+    server.state["files"]["/wrong.bin"] = PAYLOAD[::-1]
+    gone, wrong = server.base + "/gone.bin", server.base + "/wrong.bin"
+    with pytest.raises(DownloadError) as err:
+        fetch(RemoteFile("m.bin", gone, sha256=SHA256, mirrors=(wrong,)), tmp_path, progress=False, retries=0)
+    text = str(err.value)
+    assert f"1. {gone}: " in text and "404" in text.split(wrong)[0]
+    assert f"2. {wrong}: " in text and "does not match the published" in text.split(wrong)[1]
+    assert not (tmp_path / "m.bin").exists()
+    with pytest.raises(ChecksumError, match="no source served the expected file"):  # only wrong bytes anywhere
+        fetch(RemoteFile("m.bin", wrong, sha256=SHA256, mirrors=(wrong,)), tmp_path, progress=False, retries=0)
+
+
+def test_mvtec_lists_live_links_only_and_says_how_to_get_it_when_they_all_fail(server, tmp_path, monkeypatch):
+    from oecl_core.data import catalog
+    from oecl_core.data.sets import SETS, mvtec
+
+    [record] = SETS["mvtec"].sources
+    assert "3830184030e49fe74747669442f0f282" not in " ".join(record.locations)  # the dead link (anomalib #3121)
+    assert record.sha256 == "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
+    assert all(u.endswith("/mvtec_anomaly_detection.tar.xz") for u in record.locations)
+    assert "rotates its share links" in SETS["mvtec"].instructions
+    server.state["files"]["/other.tar.xz"] = PAYLOAD
+    urls = (server.base + "/gone.tar.xz", server.base + "/other.tar.xz")
+    local = RemoteFile(record.filename, urls[0], sha256=record.sha256, mirrors=urls[1:])
+    monkeypatch.setitem(SETS, "mvtec", dataclasses.replace(SETS["mvtec"], sources=(local,)))
+    with pytest.raises(ManualDownloadRequired) as err:
+        catalog.prepare("mvtec", tmp_path / "data", progress=False)
+    text = str(err.value)
+    assert all(u in text for u in urls) and "data prepare mvtec --from" in text
+    assert not (tmp_path / "data" / "mvtec").exists()
+    assert mvtec.SOURCES == (record,)
 
 
 def test_google_drive_files_go_through_gdown_by_id(tmp_path, monkeypatch):

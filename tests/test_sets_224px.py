@@ -1,4 +1,5 @@
 """The 224-px data sets (one file each in oecl_core/data/sets/) on tiny files laid out as the official releases are."""
+import json
 import random
 import re
 import tarfile
@@ -14,6 +15,8 @@ from oecl_core.data.fetch import ManualDownloadRequired
 from oecl_core.data.prep import EXTRACTED
 from oecl_core.data.sets import SETS, dior, ham10000, imagenet30, imagenet_oe, mvtec, raabin
 from oecl_core.data.prepared import load_prepared
+from oecl_core.config import resolve_config
+from oecl_core.experiments import Run, run_config
 
 SIZE = 32
 
@@ -96,7 +99,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out" / "dior"
     make_dior(raw, annotations_as_zip=True)
     m = dior.prepare_dior(raw, out, size=SIZE, min_crops=2, workers=2)
-    assert m["class_names"] == ["airplane", "expresswayservicearea"]
+    assert m["class_names"] == ["expresswayservicearea", "airplane"]  # the authors' ImageFolder order
     assert m["splits"]["train"]["per_class"] == {"airplane": 3, "expresswayservicearea": 3}
     assert m["splits"]["test"]["per_class"] == {"airplane": 1, "expresswayservicearea": 1}
     assert "vehicle (1 training crops)" in m["notes"] and "ship" not in m["notes"]
@@ -106,7 +109,7 @@ def test_dior_crops_filters_and_pixels(tmp_path):
     train = load_prepared(out, "train")
     assert tuple(train.images.shape) == (6, 3, SIZE, SIZE)
     # crops in image order, then object order; each crop is its box's colour
-    expected = [(c, 0 if n == "airplane" else 1) for i in ("00001", "00002", "00003")
+    expected = [(c, 1 if n == "airplane" else 0) for i in ("00001", "00002", "00003")
                 for n, b, c in DIOR_IMAGES[i][1] if b[2] - b[0] > 120 and b[3] - b[1] > 120 and n != "vehicle"]
     assert train.labels.tolist() == [lab for _, lab in expected]
     for img, (colour, _) in zip(train.images.numpy(), expected):
@@ -151,6 +154,22 @@ def test_dior_lists_option_needs_imagesets(tmp_path):
     (main / "test.txt").write_text("00004\n00005\n")
     m = dior.prepare_dior(raw, tmp_path / "out", size=SIZE, min_crops=1, train_lists=("train",), workers=1)
     assert m["splits"]["train"]["per_class"] == {"airplane": 2, "expresswayservicearea": 2}
+
+
+# The class folders of the authors' prepared DIOR (real_OECL, OECL/src/data/datasets.py, DIOR.CLASSES)
+AUTHORS_DIOR_FOLDERS = ["ship", "tenniscourt", "baseballfield", "groundtrackfield", "dam", "bridge", "trainstation",
+                        "harbor", "golffield", "Expressway-toll-station", "overpass", "basketballcourt", "airport",
+                        "airplane", "storagetank", "Expressway-Service-area", "stadium", "windmill", "chimney"]
+
+
+def test_dior_class_numbers_are_the_authors_imagefolder_numbers():
+    """torchvision's ImageFolder numbers class folders in sorted (case-sensitive) order: the capitalised Expressway
+    folders are classes 0 and 1 there, and must be here."""
+    authors = sorted(AUTHORS_DIOR_FOLDERS)  # what ImageFolder.find_classes does
+    assert [dior._dior_class(f) for f in authors] == list(dior.CLASSES) == list(SETS["dior"].class_names)
+    assert dior.CLASSES[:2] == ("expresswayservicearea", "expresswaytollstation") and dior.CLASSES[2] == "airplane"
+    shuffled = {c: 60 for c in reversed(dior.CLASSES)} | {"vehicle": 10}
+    assert dior.dior_select_classes(shuffled) == list(dior.CLASSES)
 
 
 def test_dior_class_selection_and_report():
@@ -226,6 +245,7 @@ def test_imagenet30_tree_tar_and_stray_file(tmp_path):
 # --------------------------------------------------------------------------------------------- HAM10000
 
 HAM_COLUMNS = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
+HAM_DX = {"MEL": "mel", "NV": "nv", "BCC": "bcc", "AKIEC": "akiec", "BKL": "bkl", "DF": "df", "VASC": "vasc"}
 
 
 def ham_csv(path: Path, rows: dict[str, int]):
@@ -236,7 +256,20 @@ def ham_csv(path: Path, rows: dict[str, int]):
     path.write_text("\n".join(lines) + "\n")
 
 
+def ham_metadata(path: Path, rows: dict[str, str], tab: bool):
+    """A table in HAM10000's metadata format: as Dataverse serves it (.tab: tab-separated, strings quoted) or as
+    the uploaded CSV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization", "dataset"]
+    lines = []
+    for n, (image, dx) in enumerate(rows.items()):
+        cells = [f"HAM_{n:07d}", image, dx, "histo", "45.0", "female", "back", "vidir_modern"]
+        lines.append("\t".join(f'"{c}"' if c != "45.0" else c for c in cells) if tab else ",".join(cells))
+    path.write_text(("\t".join(f'"{h}"' for h in header) if tab else ",".join(header)) + "\n" + "\n".join(lines) + "\n")
+
+
 def make_ham(root: Path, train: dict[str, int], test: dict[str, int], truth_skip: str | None = None):
+    """The ISIC 2018 challenge layout: Training_Input / Test_Input folders and one-hot ground-truth CSVs."""
     for key, rows in (("train", train), ("test", test)):
         kind = "Training" if key == "train" else "Test"
         folder = root / f"ISIC2018_Task3_{kind}_Input"
@@ -247,7 +280,73 @@ def make_ham(root: Path, train: dict[str, int], test: dict[str, int], truth_skip
         ham_csv(root / truth / f"{truth}.csv", {i: k for i, k in rows.items() if i != truth_skip})
 
 
-def test_ham10000_from_zips(tmp_path):
+def make_ham_dataverse(root: Path, train: dict[str, str], test: dict[str, str], tab: bool = True):
+    """The Harvard Dataverse layout: two training image folders, HAM10000_metadata, the 1,511-image test folder
+    (with the __MACOSX resource forks its zip carries) and its ground truth in the metadata format; rows name dx."""
+    ext = ".tab" if tab else ".csv"
+    for n, (image, dx) in enumerate(train.items()):
+        jpeg(root / f"HAM10000_images_part_{1 + n % 2}" / f"{image}.jpg", (60, 45), (30 * HAM_DX_INDEX[dx], 50, 90))
+    ham_metadata(root / f"HAM10000_metadata{ext}", train, tab)
+    for image, dx in test.items():
+        jpeg(root / "ISIC2018_Task3_Test_Images" / f"{image}.jpg", (60, 45), (30 * HAM_DX_INDEX[dx], 50, 90))
+        (root / "__MACOSX" / "ISIC2018_Task3_Test_Images").mkdir(parents=True, exist_ok=True)
+        (root / "__MACOSX" / "ISIC2018_Task3_Test_Images" / f"._{image}.jpg").write_bytes(b"\x00\x05\x16\x07")
+    ham_metadata(root / f"ISIC2018_Task3_Test_GroundTruth{ext}", test, tab)
+
+
+HAM_DX_INDEX = {dx: HAM_COLUMNS.index(c) for c, dx in HAM_DX.items()}
+DV_TRAIN = {"ISIC_0024306": "nv", "ISIC_0024307": "mel", "ISIC_0024308": "bkl", "ISIC_0024309": "nv",
+            "ISIC_0024310": "akiec", "ISIC_0024311": "vasc", "ISIC_0024312": "df", "ISIC_0024313": "bcc"}
+DV_TEST = {"ISIC_0034524": "vasc", "ISIC_0034525": "nv", "ISIC_0034526": "mel"}
+
+
+def test_ham10000_dataverse_layout_is_the_default_and_maps_every_diagnosis(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out" / "ham"
+    make_ham_dataverse(raw, DV_TRAIN, DV_TEST, tab=True)
+    m = ham10000.prepare_ham10000(raw, out, size=SIZE, workers=2)
+    assert m["layout"] == {"train": "dataverse", "test": "dataverse"}
+    assert m["class_names"] == HAM_COLUMNS == list(SETS["ham10000"].class_names)
+    assert m["splits"]["train"]["per_class"] == {"MEL": 1, "NV": 2, "BCC": 1, "AKIEC": 1, "BKL": 1, "DF": 1, "VASC": 1}
+    assert m["splits"]["test"]["count"] == 3  # the __MACOSX resource forks are not images
+    tr, te = load_prepared(out, "train"), load_prepared(out, "test")
+    assert tr.labels.tolist() == [HAM_DX_INDEX[DV_TRAIN[i]] for i in sorted(DV_TRAIN)]  # both parts, sorted by id
+    assert te.labels.tolist() == [6, 1, 0]  # vasc, nv, mel: VASC = 6, NV = 1, MEL = 0
+    for img, i in zip(tr.images.numpy(), sorted(DV_TRAIN)):  # each image keeps its own label
+        assert np.abs(centre_colour(img) - (30 * HAM_DX_INDEX[DV_TRAIN[i]], 50, 90)).max() < 8
+    assert "Harvard Dataverse" in m["notes"] and "metadata / metadata format" in m["notes"]
+    assert {"HAM10000_metadata.tab", "ISIC2018_Task3_Test_GroundTruth.tab"} <= set(m["sources"])
+
+
+def test_ham10000_dataverse_zips_given_with_from(tmp_path):
+    """The five Dataverse files as downloaded (zips, the tables as the original CSV), in a folder given with --from."""
+    from oecl_core.data import catalog
+
+    staging, mine = tmp_path / "staging", tmp_path / "mine"
+    make_ham_dataverse(staging, DV_TRAIN, DV_TEST, tab=False)
+    mine.mkdir()
+    for part in ("HAM10000_images_part_1", "HAM10000_images_part_2", "ISIC2018_Task3_Test_Images"):
+        with zipfile.ZipFile(mine / f"{part}.zip", "w") as zf:
+            test = part.startswith("ISIC")  # the test zip: one folder, and __MACOSX/ forks under the same names
+            for f in sorted((staging / part).iterdir()):
+                zf.write(f, f"{part}/{f.name}" if test else f.name)
+            for f in sorted((staging / "__MACOSX" / part).iterdir()) if test else ():
+                zf.write(f, f"__MACOSX/{part}/{f.name}")
+    for table in ("HAM10000_metadata.csv", "ISIC2018_Task3_Test_GroundTruth.csv"):
+        (mine / table).write_bytes((staging / table).read_bytes())
+    m = catalog.prepare("ham10000", tmp_path / "data", local=mine, size=SIZE, workers=1)
+    assert m["layout"] == {"train": "dataverse", "test": "dataverse"}
+    assert m["splits"]["train"]["count"] == len(DV_TRAIN) and m["splits"]["test"]["count"] == len(DV_TEST)
+    assert load_prepared(tmp_path / "data" / "ham10000", "test").labels.tolist() == [6, 1, 0]
+    assert all(len(m["sources"][f"from/{z}"]["sha256"]) == 64 for z in
+               ("HAM10000_images_part_1.zip", "ISIC2018_Task3_Test_Images.zip", "HAM10000_metadata.csv"))
+    recorded = json.loads((tmp_path / "data" / "raw" / "ham10000" / "CHECKSUMS.json").read_text())
+    assert {"HAM10000_images_part_2.zip", "ISIC2018_Task3_Test_GroundTruth.csv"} <= set(recorded)
+    assert sorted(p.name for p in mine.iterdir() if not p.is_dir()) == sorted(  # nothing written into the user's folder
+        ["HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip", "ISIC2018_Task3_Test_Images.zip",
+         "HAM10000_metadata.csv", "ISIC2018_Task3_Test_GroundTruth.csv"])
+
+
+def test_ham10000_isic_challenge_layout_from_zips(tmp_path):
     staging, raw, out = tmp_path / "staging", tmp_path / "raw", tmp_path / "out" / "ham"
     train = {"ISIC_0024306": 1, "ISIC_0024307": 0, "ISIC_0024308": 4, "ISIC_0024309": 1}
     test = {"ISIC_0034524": 6, "ISIC_0034525": 1}
@@ -256,14 +355,40 @@ def test_ham10000_from_zips(tmp_path):
     for folder in sorted(staging.iterdir()):
         zip_folder(folder, raw / f"{folder.name}.zip")
     m = ham10000.prepare_ham10000(raw, out, size=SIZE, workers=2)
+    assert m["layout"] == {"train": "isic_challenge", "test": "isic_challenge"}
     assert m["class_names"] == HAM_COLUMNS
     assert m["splits"]["train"]["per_class"] == {"MEL": 1, "NV": 2, "BKL": 1}
-    assert set(m["sources"]) == {f"{f.filename}" for f in SETS["ham10000"].sources}
-    assert "melanocytic nevi" in m["notes"]
+    assert set(m["sources"]) == {f.filename for f in ham10000.ISIC_SOURCES}
+    assert "melanocytic nevi" in m["notes"] and "ISIC 2018 challenge" in m["notes"]
     tr = load_prepared(out, "train")
     assert tr.labels.tolist() == [1, 0, 4, 1]  # sorted by image id
     assert np.abs(centre_colour(tr.images[2].numpy()) - (120, 50, 90)).max() < 8
     assert load_prepared(out, "test").labels.tolist() == [6, 1]
+    # the same four archives in a folder given with --from: linked as raw/ham10000/from/, found there
+    from oecl_core.data import catalog
+
+    again = catalog.prepare("ham10000", tmp_path / "data", local=raw, size=SIZE, workers=1)
+    assert again["layout"] == m["layout"] and again["splits"] == m["splits"]
+    assert (tmp_path / "data" / "raw" / "ham10000" / "from").is_symlink()
+
+
+def test_ham10000_one_hot_columns_are_read_by_name(tmp_path):
+    path = tmp_path / "truth.csv"
+    path.write_text("image,NV,MEL,BCC,AKIEC,BKL,DF,VASC\nISIC_1,0,1,0,0,0,0,0\nISIC_2,1.0,0,0,0,0,0,0\n")
+    assert ham10000.ham_labels(path) == ("one-hot", {"ISIC_1": 0, "ISIC_2": 1})
+
+
+def test_ham10000_prefers_the_papers_test_set_and_mixes_per_split(tmp_path):
+    """ISIC's training images with Dataverse's test set is the paper's data too; with both test sets present, the
+    Dataverse one (the paper's) is read."""
+    raw = tmp_path / "raw"
+    make_ham(raw, {"ISIC_0024306": 1, "ISIC_0024307": 0}, {"ISIC_0034524": 6, "ISIC_0034599": 1})
+    make_ham_dataverse(tmp_path / "dv", DV_TRAIN, DV_TEST)
+    for f in ("ISIC2018_Task3_Test_Images", "ISIC2018_Task3_Test_GroundTruth.tab"):
+        (tmp_path / "dv" / f).rename(raw / f)
+    m = ham10000.prepare_ham10000(raw, tmp_path / "out", size=SIZE, workers=1)
+    assert m["layout"] == {"train": "isic_challenge", "test": "dataverse"}
+    assert m["splits"]["test"]["count"] == len(DV_TEST) and m["splits"]["train"]["count"] == 2
 
 
 def test_ham10000_missing_ground_truth_row(tmp_path):
@@ -281,6 +406,30 @@ def test_ham10000_truth_must_be_one_hot(tmp_path):
     csv_path.write_text("image," + ",".join(HAM_COLUMNS) + "\nISIC_0034524,1.0,1.0,0,0,0,0,0\n")
     with pytest.raises(ValueError, match="ISIC_0034524 is not labelled one-hot"):
         ham10000.prepare_ham10000(raw, tmp_path / "out", size=SIZE)
+
+
+@pytest.mark.parametrize("header, body, expected", [
+    ("image_id,diagnosis", "ISIC_0034524,nv", r"neither ISIC 2018 Task 3's one-hot .* nor HAM10000's metadata format"),
+    ("lesion_id,image_id,dx", "HAM_1,ISIC_0034524,scc", r"diagnosis 'scc'; expected one of akiec, bcc"),
+    ("image,MEL,NV", "ISIC_0034524,1,0", "expected the class columns MEL, NV, BCC"),
+])
+def test_ham10000_unreadable_tables_say_what_was_expected(tmp_path, header, body, expected):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_ham_dataverse(raw, DV_TRAIN, DV_TEST)
+    (raw / "ISIC2018_Task3_Test_GroundTruth.tab").write_text(f"{header}\n{body}\n")
+    with pytest.raises(ValueError, match=expected):
+        ham10000.prepare_ham10000(raw, out, size=SIZE)
+    assert_nothing_written(out)
+
+
+def test_ham10000_without_files_names_both_layouts(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "ISIC2018_Task3_Test_Images").mkdir(parents=True)  # a test set, but no ground truth and no training set
+    with pytest.raises(ManualDownloadRequired) as err:
+        ham10000.prepare_ham10000(raw, tmp_path / "out", size=SIZE)
+    text = str(err.value)
+    assert "HAM10000_images_part_1" in text and "ISIC2018_Task3_Training_Input" in text and ham10000.DATAVERSE in text
+    assert not SETS["ham10000"].automatic  # no citable Dataverse download link: `data prepare` stops with HOW
 
 
 # --------------------------------------------------------------------------------------------- ImageNet OE
@@ -407,14 +556,18 @@ def test_defects_benchmark_and_table7_facts(tmp_path, monkeypatch):
     unflagged = ImageSet(train.images, train.labels, train.class_names)  # a data set without its own anomalies
     with pytest.raises(ValueError, match="defect flags"):
         defect_detection(train, unflagged, 0)
-    assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet1k"
+    # Table VII's OE: ImageNet-22k minus 1k (the text, eoe's DTD / MVTec-AD runners); ImageNet-1k stays a variant
+    assert SETS["mvtec"].default_oe == SETS["dtd224"].default_oe == "imagenet22k_minus_1k"
+    assert resolve_config("paper", "mvtec", "oecl", benchmark="defect_detection", cls=0).oe == "imagenet22k_minus_1k"
+    variant = run_config("paper", Run("defect_detection~oe=imagenet1k", "mvtec", "oecl", 0, 0))
+    assert variant.oe == "imagenet1k" and "imagenet1k" in SETS
 
 
 # --------------------------------------------------------------------------------------------- missing input
 
 @pytest.mark.parametrize("name, expected", [
     ("dior", "JPEGImages-trainval"), ("raabin", "TestA"), ("imagenet30", "one_class_train"),
-    ("ham10000", "ISIC2018_Task3_Training_GroundTruth"), ("imagenet22k_minus_1k", "<wnid>"),
+    ("ham10000", "HAM10000_images_part_1"), ("imagenet22k_minus_1k", "<wnid>"),
     ("imagenet1k_minus_30", "<wnid>"), ("imagenet1k", "<wnid>"), ("mvtec", "bottle"),
 ])
 def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expected):
@@ -434,7 +587,8 @@ def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expec
 def test_registry_contract():
     assert all(f.gdrive_id for f in SETS["imagenet30"].sources + SETS["dior"].sources)
     assert [f.filename for f in SETS["raabin"].sources] == ["Train.rar", "TestA.rar"]
-    assert all(f.url.startswith("https://isic-challenge-data.s3.amazonaws.com/2018/") for f in SETS["ham10000"].sources)
+    assert all(f.url.startswith("https://isic-challenge-data.s3.amazonaws.com/2018/") for f in ham10000.ISIC_SOURCES)
+    assert all(not f.locations and f.filename in SETS["ham10000"].instructions for f in SETS["ham10000"].sources)
     assert SETS["imagenet22k_minus_1k"].sources == () and SETS["imagenet1k"].sources == ()
     for name in ("imagenet30", "dior"):
         for f in SETS[name].sources:

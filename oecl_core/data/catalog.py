@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fetch import DownloadError, ManualDownloadRequired, fetch
+from .fetch import ChecksumError, DownloadError, ManualDownloadRequired, fetch
 from .prep import DataSet
 from .prepared import default_data_root, is_prepared, read_manifest
 from .sets import SETS
@@ -57,8 +57,9 @@ def status(name: str, root: Path | None = None) -> Status:
 def link_local_copy(name: str, source: Path, root: Path | None = None) -> list[Path]:
     """Makes an archive or folder the user already has readable as NAME's raw input, without copying or network:
     a file is linked under the source name it stands for (any name when the data set has one source file); a
-    folder that holds source files has each linked; any other folder (an extracted data set) is linked as
-    raw/<name>/from/, where the preparer finds its folders. Returns the links made."""
+    folder that holds every source file has each linked; any other folder (an extracted data set, or the files of
+    another layout the preparer reads, e.g. HAM10000's ISIC challenge archives) is linked as raw/<name>/from/, where
+    the preparer finds its folders, files and archives. Returns the links made."""
     e, raw, source = entry(name), raw_dir(name, root), Path(source).expanduser().resolve()
     if not source.exists():
         raise FileNotFoundError(f"--from {source}: no such file or folder")
@@ -73,7 +74,8 @@ def link_local_copy(name: str, source: Path, root: Path | None = None) -> list[P
             raise ValueError(f"--from {source}: {name} needs the files {', '.join(names)}; give one of them by its "
                              "name, or the folder that holds them")
     else:
-        pairs = [(source / n, raw / n) for n in names if (source / n).is_file()] or [(source, raw / FROM)]
+        held = [n for n in names if (source / n).is_file()]
+        pairs = [(source / n, raw / n) for n in held] if held and len(held) == len(names) else [(source, raw / FROM)]
     made = []
     for target, link in pairs:
         if link.is_symlink() or link.is_file():
@@ -101,11 +103,13 @@ def prepare(name: str, root: Path | None = None, force: bool = False, progress: 
             print(f"{name}: reading {link.resolve()} (linked as {link})", file=sys.stderr)
     if not (raw / FROM).exists():  # an extracted copy given with --from is read as it is, nothing is downloaded
         for remote in e.sources:
-            if (remote.url or remote.gdrive_id) and (local is None or (raw / remote.filename).exists()):
+            if remote.locations and (local is None or (raw / remote.filename).exists()):
                 try:
                     fetch(remote, raw, progress=progress)  # a file already there is only verified
                 except DownloadError as err:  # network failures: say what to do by hand
                     raise ManualDownloadRequired(f"{err}\n\n{e.instructions}") from err
+                except ChecksumError as err:  # every source served other bytes: the same way out, by hand
+                    raise ChecksumError(f"{err}\n\n{e.instructions}") from err
     return e.prepare(raw, out, **options)
 
 

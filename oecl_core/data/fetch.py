@@ -1,7 +1,9 @@
 """Downloads verified before use, and safe extraction, on maintained libraries.
 
     fetch(remote, dest_dir)        HTTP(S) and Google Drive through gdown (resume, retries, progress bar), then
-                                   checked; only a verified file gets its final name
+                                   checked; only a verified file gets its final name. A record may name several
+                                   sources of the same bytes (RemoteFile.mirrors): they are tried in order, each
+                                   download checked against the one checksum
     file_record(path, remote)      md5 + sha256 + size in one pass, compared with the published checksum or
                                    with the one recorded at the first download (trust on first use)
     record_checksum(path)          that trust-on-first-use record, <folder>/CHECKSUMS.json
@@ -32,16 +34,25 @@ GDRIVE_VIEW_URL = "https://drive.google.com/file/d/{id}/view"
 @dataclass(frozen=True)
 class RemoteFile:
     """One source file of a data set. md5 / sha256: published checksums; with neither, the sha256 of the first
-    download is recorded and later files are checked against it. gdrive_id: a Google Drive file."""
+    download is recorded and later files are checked against it. gdrive_id: a Google Drive file. mirrors: further
+    URLs of the same file, tried in order when the ones before them fail or serve other bytes (share links that a
+    host rotates, such as MVTec-AD's)."""
     filename: str
     url: str = ""
     md5: str | None = None
     sha256: str | None = None
     gdrive_id: str | None = None
+    mirrors: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Every source, in the order fetch tries them: the Google Drive file, url, then the mirrors."""
+        drive = (GDRIVE_VIEW_URL.format(id=self.gdrive_id),) if self.gdrive_id else ()
+        return drive + tuple(u for u in (self.url, *self.mirrors) if u)
 
     @property
     def where(self) -> str:
-        return self.url or (GDRIVE_VIEW_URL.format(id=self.gdrive_id) if self.gdrive_id else "")
+        return self.locations[0] if self.locations else ""
 
 
 class ChecksumError(RuntimeError):
@@ -128,7 +139,8 @@ def file_record(path: Path, remote: RemoteFile | None = None, check: bool = True
         if record[algorithm] != expected.lower():
             raise ChecksumError(f"{path}: {algorithm} {record[algorithm]} does not match the published {expected}; "
                                 f"the file is corrupt or another release: delete it and fetch it again"
-                                + (f" (from {remote.where})" if remote.where else ""))
+                                # with several sources, fetch names the one that served the file
+                                + (f" (from {remote.where})" if remote and len(remote.locations) == 1 else ""))
         record["verified"] = algorithm
     if not published:
         record_checksum(path, remote.filename if remote else None, record["sha256"], record_dir)
@@ -141,8 +153,10 @@ def file_record(path: Path, remote: RemoteFile | None = None, check: bool = True
 def fetch(remote: RemoteFile, dest_dir: Path, progress: bool = True, retries: int = RETRIES) -> Path:
     """dest_dir/remote.filename, downloaded if it is not there yet, and verified (see file_record).
 
-    The bytes go to dest_dir/.partial/ first (an interrupted download is resumed by the next call); the file
-    takes its final name only once verified. A file that fails verification is deleted (ChecksumError)."""
+    The sources (remote.locations) are tried in order until one gives a file that passes verification; a file that
+    fails it is deleted and the next source tried. The bytes go to dest_dir/.partial/ first (an interrupted download
+    is resumed by the next call); the file takes its final name only once verified. When every source fails:
+    ChecksumError if each served the wrong bytes, else DownloadError; either names every source and what went wrong."""
     import gdown
     import requests
 
@@ -151,27 +165,39 @@ def fetch(remote: RemoteFile, dest_dir: Path, progress: bool = True, retries: in
     if target.is_file():
         file_record(target, remote)
         return target
-    if not (remote.url or remote.gdrive_id):
+    if not remote.locations:
         raise ManualDownloadRequired(f"{remote.filename} has no download source; get it by hand and save it as "
                                      f"{target}")
     partial = dest_dir / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
-    source = dict(id=remote.gdrive_id) if remote.gdrive_id else dict(url=remote.url)
-    try:
-        gdown.download(**source, output=str(partial / remote.filename), quiet=not progress, resume=True,
-                       retries=retries, timeout=TIMEOUT_S)
-    except (OSError, requests.RequestException, gdown.exceptions.FileURLRetrievalError,
-            gdown.exceptions.DownloadError) as err:
-        raise DownloadError(f"could not download {remote.filename} from {remote.where}: {err}. A partial file is "
-                            f"kept under {partial} and resumed by the next attempt.") from err
     done = partial / remote.filename
-    try:
-        file_record(done, remote, record_dir=dest_dir)
-    except ChecksumError:
-        done.unlink()
-        raise
-    os.replace(done, target)
-    return target
+    attempts = ([dict(id=remote.gdrive_id)] if remote.gdrive_id else []) + \
+        [dict(url=u) for u in (remote.url, *remote.mirrors) if u]
+    failures: list[tuple[str, Exception]] = []
+    for where, source in zip(remote.locations, attempts):
+        try:
+            gdown.download(**source, output=str(done), quiet=not progress, resume=True, retries=retries,
+                           timeout=TIMEOUT_S)
+            if not done.is_file():
+                raise DownloadError("the download wrote no file")
+        except (OSError, requests.RequestException, gdown.exceptions.FileURLRetrievalError,
+                gdown.exceptions.DownloadError, DownloadError) as err:
+            failures.append((where, err))
+            continue
+        try:
+            file_record(done, remote, record_dir=dest_dir)
+        except ChecksumError as err:
+            done.unlink()
+            failures.append((where, err))
+            continue
+        os.replace(done, target)
+        return target
+    tried = "\n".join(f"  {k}. {where}: {err}" for k, (where, err) in enumerate(failures, 1))
+    if all(isinstance(err, ChecksumError) for _, err in failures):
+        raise ChecksumError(f"{remote.filename}: no source served the expected file (each download was deleted); "
+                            f"tried in order:\n{tried}")
+    raise DownloadError(f"could not download {remote.filename}; tried in order:\n{tried}\nA partial file, if any, is "
+                        f"kept under {partial} and resumed by the next attempt.")
 
 
 # ------------------------------------------------------------------------------------------------ archives

@@ -60,7 +60,7 @@ class DataSet:
 
     @property
     def automatic(self) -> bool:
-        return bool(self.sources) and all(r.url or r.gdrive_id for r in self.sources)
+        return bool(self.sources) and all(r.locations for r in self.sources)
 
 
 def download_instructions(what: str, name: str, sources: Sequence[RemoteFile], extra: Sequence[str] = ()) -> str:
@@ -71,6 +71,7 @@ def download_instructions(what: str, name: str, sources: Sequence[RemoteFile], e
         where = f"Google Drive, open {f.where} in a browser" if f.gdrive_id else f.where
         check = f"   (md5 {f.md5})" if f.md5 else f"   (sha256 {f.sha256})" if f.sha256 else ""
         lines.append(f"  {f.filename}   from {where}{check}")
+        lines += [f"      or, if that fails, from {u}" for u in f.locations[1:]]
     lines.append(f"`python -m oecl_core data prepare {name}` downloads them itself where the machine has network."
                  + ("" if any(f.md5 or f.sha256 for f in sources) else " No checksum is published: the sha256 of the "
                     "first download is recorded in raw/<name>/CHECKSUMS.json and later files are checked against it."))
@@ -92,7 +93,8 @@ def require(name: str, raw_dir: Path, filenames: Iterable[str], instructions: st
 
 def search(raw_dir: Path, names: Iterable[str], want_dir: bool, depth: int = _SEARCH_DEPTH) -> Path | None:
     """The first folder (want_dir) or file named one of `names` (any letter case), breadth first, at most `depth`
-    levels below raw_dir (raw_dir itself included for folders). Hidden folders are not entered."""
+    levels below raw_dir (raw_dir itself included for folders). Hidden folders and the __MACOSX folders of zips made
+    on macOS (resource forks under the same names) are not entered."""
     wanted = {n.lower() for n in names}
     if want_dir and Path(raw_dir).name.lower() in wanted:
         return Path(raw_dir)
@@ -105,6 +107,8 @@ def search(raw_dir: Path, names: Iterable[str], want_dir: bool, depth: int = _SE
             except OSError:
                 continue
             for e in entries:
+                if e.name == "__MACOSX":
+                    continue
                 is_dir = e.is_dir()
                 if e.name.lower() in wanted and is_dir == want_dir and not e.name.startswith("."):
                     return Path(e.path)
@@ -133,20 +137,27 @@ class Part:
         alt = f" or the archive {self.archive}" if self.archive else ""
         return f"{self.label}: the {'file' if self.file else 'folder'} {self.names[0]}{alt}"
 
+    def archive_path(self, raw_dir: Path) -> Path | None:
+        """The part's archive: in raw_dir, or found below it (a folder of archives given with --from)."""
+        if self.archive is None:
+            return None
+        top = Path(raw_dir) / self.archive
+        return top if top.is_file() else search(raw_dir, [self.archive], want_dir=False)
+
     def present(self, raw_dir: Path) -> bool:
-        return (self.archive is not None and (raw_dir / self.archive).is_file()) or \
-            search(raw_dir, self.names, not self.file) is not None
+        return self.archive_path(raw_dir) is not None or search(raw_dir, self.names, not self.file) is not None
 
     def resolve(self, raw_dir: Path) -> Path:
         found = search(raw_dir, self.names, not self.file)
         if found is not None:
             return found
-        dest = extract_once(raw_dir / self.archive, raw_dir)
+        archive = self.archive_path(raw_dir)
+        dest = extract_once(archive, raw_dir)
         found = search(dest, self.names, not self.file)
         if found is None and self.file:  # a renamed file in the archive: taken when it is the only one of its type
             candidates = sorted(p for p in dest.rglob(f"*{Path(self.names[0]).suffix}") if not p.name.startswith("."))
             if len(candidates) != 1:
-                raise ValueError(f"{raw_dir / self.archive} does not contain {self.names[0]}")
+                raise ValueError(f"{archive} does not contain {self.names[0]}")
             found = candidates[0]
         return found or dest  # an archive of loose files: its content is the folder itself
 
@@ -163,7 +174,8 @@ def resolve_parts(name: str, raw_dir: Path, parts: Sequence[Part], instructions:
 
 def source_records(raw_dir: Path, paths: Iterable[Path], sources: Sequence[RemoteFile], verify: bool) -> dict:
     """The manifest's `sources`: per input file md5 + sha256 + size, checked against the published or recorded
-    checksum (fetch.file_record) when `verify`; per input folder, its number of files."""
+    checksum (fetch.file_record) when `verify`; per input folder, its number of files. Checksums recorded on first
+    use go to raw_dir/CHECKSUMS.json, also for files found below it (never into a folder given with --from)."""
     remotes = {r.filename: r for r in sources}
     out = {}
     for path in paths:
@@ -172,7 +184,7 @@ def source_records(raw_dir: Path, paths: Iterable[Path], sources: Sequence[Remot
         except ValueError:
             rel = str(path)
         if path.is_file():
-            out[rel] = file_record(path, remotes.get(path.name), check=verify)
+            out[rel] = file_record(path, remotes.get(path.name), check=verify, record_dir=raw_dir)
         else:
             out[rel + "/"] = {"files": sum(len(f) for _, _, f in os.walk(path))}
     return out
@@ -181,8 +193,7 @@ def source_records(raw_dir: Path, paths: Iterable[Path], sources: Sequence[Remot
 def part_records(raw_dir: Path, parts: Sequence[Part], resolved: dict[str, Path], sources: Sequence[RemoteFile],
                  verify: bool) -> dict:
     """source_records of what each part was read from: its archive when present, else its folder or file."""
-    paths = [raw_dir / p.archive if p.archive and (raw_dir / p.archive).is_file() else resolved[p.label]
-             for p in parts]
+    paths = [p.archive_path(raw_dir) or resolved[p.label] for p in parts]
     return source_records(raw_dir, paths, sources, verify)
 
 

@@ -34,9 +34,11 @@ def is_prepared(folder) -> bool:
 
 
 def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str],
-                   sources: dict | None = None, skipped: list[str] | None = None, notes: str = "") -> dict:
+                   sources: dict | None = None, skipped: list[str] | None = None, notes: str = "",
+                   extra: dict | None = None) -> dict:
     """Writes each split's arrays, then the manifest. Arrays: images uint8 (N, 3, H, W), labels int64 (N,), and
     optionally a third, bool (N,): which images are defective (a data set that comes with its own anomalies).
+    `extra`: further manifest entries of a data set (HAM10000: the layout each split was read from).
 
     Preparation happens in a temporary sibling folder that replaces `folder` only when complete, so an
     interrupted preparation never leaves a folder that looks usable."""
@@ -45,7 +47,7 @@ def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.nda
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     manifest = {"name": name, "class_names": list(class_names), "splits": {}, "sources": sources or {},
-                "skipped": list(skipped or []), "notes": notes}
+                "skipped": list(skipped or []), "notes": notes, **(extra or {})}
     for split, (images, labels, *defective) in splits.items():
         images, labels = np.asarray(images), np.asarray(labels, dtype=np.int64)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:

@@ -17,10 +17,24 @@ from ..prepared import write_prepared
 
 TRAINVAL, TEST, ANNOTATIONS, IMAGESETS = "JPEGImages-trainval.zip", "JPEGImages-test.zip", "Annotations.zip", "ImageSets.zip"
 DIOR_PAPER = {"classes": 19, "smallest": ("baseballfield", 116), "largest": ("windmill", 1890), "average": 649}
-# DIOR's 20 classes minus the one the size filter removes (vehicle: its boxes are rarely over 120 px); the prepared
-# manifest, which applies the filter to the real annotations, is what runs use.
-CLASSES = ("airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam", "expresswayservicearea",
-           "expresswaytollstation", "golffield", "groundtrackfield", "harbor", "overpass", "ship", "stadium",
+# Class numbers follow the authors' code, so that class k is the same class in both: it reads the crops as a
+# torchvision ImageFolder whose folders carry DIOR's XML names (real_OECL, OECL/src/data/datasets.py, class DIOR), and
+# ImageFolder numbers folders in Python's case-sensitive sorted order, which puts the capitalised
+# Expressway-Service-area and Expressway-toll-station before every lower-case name. Our names are the XML names in
+# lower case without separators (_dior_class); these two map back to their folder names for the ordering.
+AUTHORS_FOLDER_NAMES = {"expresswayservicearea": "Expressway-Service-area",
+                        "expresswaytollstation": "Expressway-toll-station"}
+
+
+def dior_class_order(name: str) -> str:
+    """Sort key giving the authors' ImageFolder order of our class names."""
+    return AUTHORS_FOLDER_NAMES.get(name, name)
+
+
+# DIOR's 20 classes minus the one the size filter removes (vehicle: its boxes are rarely over 120 px), in the
+# authors' order; the prepared manifest, which applies the filter to the real annotations, is what runs use.
+CLASSES = ("expresswayservicearea", "expresswaytollstation", "airplane", "airport", "baseballfield", "basketballcourt",
+           "bridge", "chimney", "dam", "golffield", "groundtrackfield", "harbor", "overpass", "ship", "stadium",
            "storagetank", "tenniscourt", "trainstation", "windmill")
 # ImageSets.zip (train/val/test lists) is optional: without it the trainval images are the training set, the paper's.
 SOURCES = (RemoteFile(TRAINVAL, gdrive_id="1ZHbHDM6hYAEGDC_K5eiW0yF_lzVgpuir"),
@@ -69,8 +83,9 @@ def _parse_voc(path: Path) -> list[tuple[str, tuple[int, int, int, int]]]:
 
 
 def dior_select_classes(train_counts: dict[str, int], min_crops: int = 50) -> list[str]:
-    """The classes with more than `min_crops` training crops (PANDA's protocol: 19 of DIOR's 20), sorted."""
-    return sorted(c for c, n in train_counts.items() if n > min_crops)
+    """The classes with more than `min_crops` training crops (PANDA's protocol: 19 of DIOR's 20), in the authors'
+    class order (dior_class_order)."""
+    return sorted((c for c, n in train_counts.items() if n > min_crops), key=dior_class_order)
 
 
 def dior_count_report(manifest: dict) -> str:
@@ -83,7 +98,7 @@ def dior_count_report(manifest: dict) -> str:
              f"average {paper['average']})"]
     marks = {paper["smallest"][0]: f"paper {paper['smallest'][1]} (smallest)",
              paper["largest"][0]: f"paper {paper['largest'][1]} (largest)"}
-    for c in sorted(counts):
+    for c in sorted(counts, key=dior_class_order):
         lines.append(f"  {c:<24} {counts[c]:>6}   {marks.get(c, '')}".rstrip())
     if counts:
         lo, hi = min(counts, key=counts.get), max(counts, key=counts.get)

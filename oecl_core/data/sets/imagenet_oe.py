@@ -1,6 +1,6 @@
 """ImageNet outlier-exposure pools for the 224-px data sets, sampled from an ImageNet folder the user has
-(registration at image-net.org): ImageNet-22k minus ImageNet-1k (the paper's), ImageNet-1k minus given classes (the
-public OECL code's for ImageNet-30) and ImageNet-1k (Table VII's caption).
+(registration at image-net.org): ImageNet-22k minus ImageNet-1k (the paper's, Table VII's included), ImageNet-1k minus
+given classes (the public OECL code's for ImageNet-30) and ImageNet-1k (Table VII's caption, a variant).
 
 The ImageNet-1k synset list imagenet1k_synsets.txt (in oecl_core/data/) is the file timm/data/_info/imagenet_synsets.txt
 of the `timm` wheel on PyPI (timm 1.0.31): 1,000 WordNet ids, one per line, in class-index order."""
@@ -38,7 +38,8 @@ INSTRUCTIONS = {
         "  (train/<wnid>/ inside it works too.) Pass the folder names to leave out in exclude_wnids (for ImageNet-30: "
         "the wnids of its 30 classes)."]),
     "imagenet1k": "\n".join([
-        "ImageNet-1k training images (the OE of Table VII, whose caption names ImageNet-1k): a manual download. "
+        "ImageNet-1k training images (the OE Table VII's caption names; its text and eoe's runners use ImageNet-22k, "
+        "the default): a manual download. "
         "Register at https://image-net.org, download ILSVRC2012_img_train.tar and extract it (and the per-class tars "
         "inside). " + _LAYOUT.format(name="imagenet1k") + " (train/<wnid>/ inside it works too.)"]),
 }
@@ -163,6 +164,8 @@ def prepare_imagenet22k_minus_1k(raw_dir, out_dir, *, count: int = 50_000, seed:
     name = "imagenet22k_minus_1k"
     raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
     root = _oe_root(name, raw_dir, root, ("imagenet22k", "imagenet21k", "fall11_whole", "winter21_whole"))
+    # all 1,000 ImageNet-1k synsets, as the paper says; eoe's ImageNet22K (exclude_imagenet1k) drops only the 30
+    # ImageNet-30 synsets despite its name (docs/fidelity.md, "ImageNet OE pools")
     onek = set(imagenet1k_wnids())
     extra = set(_as_names(exclude_wnids))
     present_1k = len(onek & set(_class_dirs(root)))
@@ -204,6 +207,6 @@ ENTRIES = [
             prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"], label="ImageNet-22k minus ImageNet-1k"),
     DataSet("imagenet1k_minus_30", "ImageNet-1k minus the ImageNet-30 classes, the public code's OE (manual)",
             prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"], label="ImageNet-1k minus the 30 classes"),
-    DataSet("imagenet1k", "ImageNet-1k training images, Table VII's OE (manual)", prepare_imagenet1k, (),
+    DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)", prepare_imagenet1k, (),
             INSTRUCTIONS["imagenet1k"], label="ImageNet-1k"),
 ]
