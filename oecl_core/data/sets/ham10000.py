@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..core import list_images
+from ..core import list_images, storage_note
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, file_job, nonempty,
                     part_records, resolve_parts, skip_note)
@@ -100,7 +100,7 @@ def prepare_ham10000(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int
         readable = ", ".join(f"{c} = {HAM_READABLE.get(c, '?')}" for c in class_names)
         notes = (f"HAM10000 / ISIC 2018 Task 3: train = Training_Input ({len(plan['train'])} images; paper: 10,015), "
                  f"test = Test_Input ({len(plan['test'])} images; paper: 1,511); labels = the one-hot ground-truth "
-                 f"columns ({readable}); images {size}x{size} (shorter side resized, centre square). Few-shot "
+                 f"columns ({readable}); {storage_note(size)}. Few-shot "
                  "protocol: normal = NV (melanocytic nevi), obtainable OOD = MEL or BKL." + skip_note(skipped))
         return write_prepared(out_dir, name, splits, class_names, sources=sources, skipped=skipped, notes=notes)
 
