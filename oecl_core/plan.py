@@ -131,8 +131,17 @@ def views_per_step(cfg: RunConfig, batch: int, oe_batch: int, with_oe: bool) -> 
     # meta tensors: the views' shapes without their memory (a paper batch at 256 px is hundreds of MB)
     x_id = torch.empty(batch, 3, size, size, device="meta")
     x_oe = torch.empty(oe_batch, 3, size, size, device="meta") if with_oe else None
-    views = method.views(x_id, x_oe, lambda x, gen: x, torch.Generator().manual_seed(0))
+    views = method.views(x_id, x_oe, _Identity(), torch.Generator().manual_seed(0))
     return sum(len(v) for v in (views.id1, views.id2, views.oe) if v is not None)
+
+
+class _Identity:
+    """An augmentation that changes nothing, with the halves a method may call on their own (SimCLRAugment's)."""
+
+    def __call__(self, x, gen):
+        return x
+
+    crop = colour = __call__
 
 
 @lru_cache(maxsize=None)
