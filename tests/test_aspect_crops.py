@@ -392,3 +392,30 @@ def test_a_224_px_data_set_prepared_aspect_true_runs_end_to_end(tmp_path, monkey
                          n_aug=1, log_samples=4, device="cpu")
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
     assert metrics["split"]["n_oe"] == 4 and 0.0 <= metrics["auroc"]["s_mu"] <= 1.0
+
+
+def test_the_planner_says_what_the_aspect_true_images_cost(tmp_path, monkeypatch):
+    from oecl_core import plan
+
+    monkeypatch.setenv("OECL_DATA", str(tmp_path / "nothing"))
+    upper = plan.footprint("imagenet30", S)  # not prepared: ImageNet-30's split at the widest canvas
+    assert upper.counts == (39_000, 3_000) and not upper.measured
+    assert (upper.square_bytes, upper.bytes()) == (3 * S * S, 3 * S * 2 * S)
+    assert plan.footprint("imagenet22k_minus_1k", S).counts == (50_000,)  # the OE preparers' default count
+    assert plan.footprint("cifar10", 32) is None  # stored square
+    store = stack_images([aspect_image(photo(600, 450, i), S) for i in range(3)], S)  # HAM10000's 600 x 450
+    write_prepared(tmp_path / "ham10000", "ham10000", {"train": (store, np.zeros(3)), "test": (store[:1], np.zeros(1))},
+                   ["a"])
+    measured = plan.footprint("ham10000", S, tmp_path)
+    assert measured.measured and measured.widths == (341, 341) and measured.total() == 4 * 3 * S * 341
+
+
+def test_the_plan_command_prints_the_memory_of_the_224_px_data(capsys, monkeypatch, tmp_path):
+    from oecl_core.cli import main
+
+    monkeypatch.setenv("OECL_DATA", str(tmp_path))  # nothing prepared: upper bounds
+
+    assert main(["plan", "table7", "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert "images that keep their aspect ratio" in out and "mvtec" in out and "imagenet1k" in out
+    assert "196,608 -> <= 393,216" in out and "largest on the GPU" in out
