@@ -419,3 +419,20 @@ def test_the_plan_command_prints_the_memory_of_the_224_px_data(capsys, monkeypat
     out = capsys.readouterr().out
     assert "images that keep their aspect ratio" in out and "mvtec" in out and "imagenet1k" in out
     assert "196,608 -> <= 393,216" in out and "largest on the GPU" in out
+
+
+def test_an_old_224_px_preparation_is_listed_and_refused_with_what_to_run(tmp_path, monkeypatch):
+    from oecl_core.data import build_split, catalog
+
+    folder = tmp_path / "mvtec"
+    write_prepared(folder, "mvtec", {"train": (np.zeros((2, 3, S, S), np.uint8), np.array([0, 1])),
+                                     "test": (np.zeros((2, 3, S, S), np.uint8), np.array([0, 1]))}, ["a", "b"])
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["format"]  # as the former code wrote it
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    status = catalog.status("mvtec", tmp_path)
+    assert status.outdated and not status.prepared
+    assert "prepared in an old format" in catalog.status_table(tmp_path)
+    monkeypatch.setenv("OECL_DATA", str(tmp_path))
+    with pytest.raises(OutdatedPreparation, match=r"centre square.*data prepare mvtec"):
+        build_split("mvtec", "defect_detection", 0, oe="none")

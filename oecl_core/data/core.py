@@ -54,7 +54,7 @@ class ImageSet:
 class Split:
     """What one run needs: normal training images, an OE pool, and a labelled test set."""
 
-    train: torch.Tensor  # uint8 normal training images
+    train: torch.Tensor  # uint8 normal training images (images of different shapes: a Canvas, as test and oe)
     test: torch.Tensor  # uint8 test images
     test_is_normal: torch.Tensor  # bool (N_test,)
     test_labels: torch.Tensor  # original class of each test image
@@ -70,7 +70,11 @@ def resize_uint8(images, size: int):
         return _resize_canvas(images, size)
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return _resize(images, size, size)
+
+
+def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    out = F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -88,15 +92,9 @@ def _resize_canvas(canvas: Canvas, size: int) -> Canvas:
     rows_cols = canvas.boxes[:, :2]
     for (r, c), (r2, c2) in new.items():  # one interpolation per image shape: no image reads another's padding
         index = (rows_cols == rows_cols.new_tensor([r, c])).all(dim=1).nonzero().flatten()
-        out[index, :, :r2, :c2] = resize_to(canvas.images[index, :, :r, :c], r2, c2)
+        out[index, :, :r2, :c2] = _resize(canvas.images[index, :, :r, :c], r2, c2)
     boxes = torch.tensor([[*new[(r, c)], t] for r, c, t in boxes], dtype=torch.int32).view(-1, 3)
     return Canvas(out, boxes.to(canvas.device))
-
-
-def resize_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """uint8 (N, C, h, w) -> (N, C, height, width), antialiased bilinear (as resize_uint8)."""
-    out = F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
 
 
 def keeps_aspect(size: int) -> bool:
