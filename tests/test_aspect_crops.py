@@ -335,6 +335,12 @@ def test_csi_at_224_px_crops_each_view_once_then_rotates_it():
     v = csi.views(x, None, plain, gen(0)).id1
     for k in range(4):
         assert torch.equal(v[2 * k:2 * k + 2], rotate90(v[0:2], k))
+    # images of different shapes read at the training size itself: crop, then the random flip CSI puts first
+    at_size = resolve_config("paper", "dior", "csi", stored_size=0)
+    csi.configure(at_size)
+    assert csi.train_augment(at_size).flip_p == 0.0
+    flips = [csi.views(x, None, csi.train_augment(at_size), gen(seed)).id1 for seed in range(2)]
+    assert flips[0].shape == (8, 3, CROP, CROP) and not torch.equal(flips[0], flips[1])
 
 
 @pytest.mark.filterwarnings("ignore:.*under-trained")

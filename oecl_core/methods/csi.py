@@ -47,6 +47,13 @@ def rotations(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([rotate90(x, k) for k in range(4)])
 
 
+def crop_and_flip(augment: SimCLRAugment, x, gen: torch.Generator) -> torch.Tensor:
+    """One resized crop and random flip per image: the crop flips at 224 px (flip_p 0.5, CSI's loader); an
+    augmentation without flip (images of different shapes at the training size) is followed by random_flip."""
+    v = augment.crop(x, gen)
+    return v if augment.flip_p > 0 else random_flip(v, gen)
+
+
 class CSI(Method):
     name = "csi"
     flags_collapse = False
@@ -82,7 +89,7 @@ class CSI(Method):
     def views(self, x_id, x_oe, augment, gen):
         labels = torch.arange(4, device=x_id.device).repeat_interleave(len(x_id))
         if self.crop_first or isinstance(x_id, Canvas):  # images of different shapes cannot be rotated together
-            pair = [augment.colour(rotations(augment.crop(x_id, gen)), gen) for _ in range(2)]
+            pair = [augment.colour(rotations(crop_and_flip(augment, x_id, gen)), gen) for _ in range(2)]
             return Views(pair[0], pair[1], None, targets=labels)
         shifted = []
         for _ in range(2):
@@ -119,7 +126,7 @@ class CSI(Method):
             rows = slice(start, start + len(x))
             if first or isinstance(x, Canvas):  # ood_pre.py at 224 px: each crop (and flip) in its 4 rotations
                 for _ in range(n_aug):
-                    v = augment.crop(x, gen)
+                    v = crop_and_flip(augment, x, gen)
                     for k in range(4):
                         add(k, rows, augment.colour(rotate90(v, k), gen))
                 continue
