@@ -442,3 +442,27 @@ def test_an_old_224_px_preparation_is_listed_and_refused_with_what_to_run(tmp_pa
     monkeypatch.setenv("OECL_DATA", str(tmp_path))
     with pytest.raises(OutdatedPreparation, match=r"centre square.*data prepare mvtec"):
         build_split("mvtec", "defect_detection", 0, oe="none")
+
+
+def test_dior_keeps_each_whole_crop(tmp_path):
+    from test_sets_224px import DIOR_IMAGES, make_dior
+
+    from oecl_core.data.sets import dior
+
+    raw = tmp_path / "raw"
+    make_dior(raw, annotations_as_zip=False)
+    m = dior.prepare_dior(raw, tmp_path / "dior", size=96, min_crops=2, workers=1)
+    train = load_prepared(tmp_path / "dior", "train").images
+    assert isinstance(train, Canvas)
+    # the kept training crops in order, each cut from its image as the preparer cuts it (PIL box, clipped)
+    expected = []
+    for i in ("00001", "00002", "00003"):
+        with Image.open(raw / "JPEGImages-trainval" / f"{i}.jpg") as im:
+            expected += [aspect_image(im.convert("RGB").crop(b), 96) for n, b, _ in DIOR_IMAGES[i][1]
+                         if b[2] - b[0] > 120 and b[3] - b[1] > 120 and n != "vehicle"]
+    assert [tuple(x.shape) for x in own_images(train)] == [e.shape for e in expected]
+    for x, e in zip(own_images(train), expected):
+        assert torch.equal(x, torch.from_numpy(e.copy()))
+    portrait = sum(e.shape[1] > e.shape[2] for e in expected)
+    assert portrait == m["splits"]["train"]["storage"]["transposed"] == 3  # 130 x 200, 150 x 180, 170 x 180
+    assert "aspect ratio kept" in m["notes"]
