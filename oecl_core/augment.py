@@ -4,6 +4,10 @@ Everything works on float tensors (B, C, H, W) in [0, 1] on whatever device the
 batch lives on. Each sample gets its own random parameters, all drawn from an
 explicit ``torch.Generator`` so that a run is reproducible from its seed and is
 unaffected by the global RNG. No PIL and no per-image Python loops.
+
+A batch of images of different shapes (the 224-px data sets, stored with their
+aspect ratio) is a :class:`Canvas`: the crops then range over each image's own
+box and never sample the canvas around it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "Canvas",
+    "cat_images",
     "SimCLRAugment",
     "CropFlipAugment",
     "crop_batch",
@@ -29,8 +35,10 @@ __all__ = [
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,C,H,W) -> float32 in [0,1]."""
+def to_float(images_uint8):
+    """uint8 (B,C,H,W) -> float32 in [0,1] (a Canvas keeps its boxes)."""
+    if isinstance(images_uint8, Canvas):
+        return Canvas(to_float(images_uint8.images), images_uint8.boxes)
     if images_uint8.dtype != torch.uint8:
         raise TypeError(f"to_float expects uint8 images, got {images_uint8.dtype}")
     return images_uint8.to(torch.float32).div_(255.0)
@@ -39,8 +47,10 @@ def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
 def rotate90(images: torch.Tensor, k: int) -> torch.Tensor:
     """Rotate a batch by k*90 degrees counter-clockwise (torch.rot90 over dims (2,3)); k in {0,1,2,3}.
 
-    Other integers are taken modulo 4 (so k=4 is the identity).
+    Other integers are taken modulo 4 (so k=4 is the identity). A Canvas stays a Canvas (Canvas.rotate90).
     """
+    if isinstance(images, Canvas):
+        return images.rotate90(k)
     return torch.rot90(images, int(k) % 4, dims=(2, 3))
 
 
@@ -102,6 +112,9 @@ class SimCLRAugment:
     * the jitter order is fixed (brightness, contrast, saturation, hue), as in
       CSI's GPU augmentation layers, rather than permuted per call;
     * resizing uses plain bilinear sampling (no antialiasing when shrinking).
+
+    A Canvas batch (images of different shapes) is cropped over each image's own box, in its own orientation:
+    the same crop distribution as on that image alone, never reaching the canvas around it.
     """
 
     _N_DRAWS = 11  # random numbers per sample, see __call__
@@ -132,28 +145,57 @@ class SimCLRAugment:
                 f"jitter_p={self.jitter_p}, grayscale_p={self.grayscale_p}, output_size={self.output_size})")
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, images, generator: torch.Generator) -> torch.Tensor:
+        u = self._draw(images, generator, self._N_DRAWS)
+        return self._photometric(self._crop_flip(images, u[:, 0:5]), u[:, 5:11])
+
+    @torch.no_grad()
+    def crop(self, images, generator: torch.Generator) -> torch.Tensor:
+        """The geometric half alone (resized crop and flip), for a method that transforms the crops before
+        their colours change (CSI at 224 px rotates them)."""
+        return self._crop_flip(images, self._draw(images, generator, 5))
+
+    @torch.no_grad()
+    def colour(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The photometric half alone (colour jitter and grayscale), with parameters of its own per sample."""
+        return self._photometric(x, self._draw(x, generator, self._N_DRAWS - 5))
+
+    def _draw(self, images, generator: torch.Generator, n: int) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"expected (B, C, H, W) with C in {{1, 3}}, got shape {tuple(images.shape)}")
         if not images.is_floating_point():
             raise TypeError(f"expected float images in [0, 1], got {images.dtype}; use to_float() first")
         if generator.device.type != images.device.type:
             raise ValueError(f"generator is on {generator.device} but images are on {images.device}")
-        b = images.shape[0]
         # One draw of a fixed size per call: the generator always advances by the
         # same amount, whatever the probabilities are, so seeded runs stay aligned.
-        u = torch.rand(b, self._N_DRAWS, generator=generator, device=images.device, dtype=torch.float32)
-        u = u.to(images.dtype)
-        x = self._crop_flip(images, u[:, 0:5])
-        x = self._color_jitter(x, u[:, 5:10])
-        gray = (u[:, 10] < self.grayscale_p).view(-1, 1, 1, 1)
+        u = torch.rand(images.shape[0], n, generator=generator, device=images.device, dtype=torch.float32)
+        return u.to(images.dtype)
+
+    def _photometric(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        x = self._color_jitter(x, u[:, 0:5])
+        gray = (u[:, 5] < self.grayscale_p).view(-1, 1, 1, 1)
         x = torch.where(gray, to_grayscale(x).expand_as(x), x)
         return x.clamp(0.0, 1.0)
 
-    def _crop_flip(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    def _crop_flip(self, images, u: torch.Tensor) -> torch.Tensor:
         """Random resized crop + horizontal flip as one affine resampling per sample."""
+        if isinstance(images, Canvas):
+            if not self.output_size:
+                raise ValueError("images of different shapes (a Canvas) need an output_size for their crops")
+            h, w = (side.to(u.dtype) for side in images.sides())  # each image's own sides
+            fw, fh, cx, cy, sign = self._crop_box(u, h, w, images.dtype)
+            return _sample_canvas(images, _affine(fw * sign, fh, cx, cy), self.output_size)
         b, c, h, w = images.shape
         out_h, out_w = (self.output_size, self.output_size) if self.output_size else (h, w)
+        fw, fh, cx, cy, sign = self._crop_box(u, h, w, images.dtype)
+        grid = F.affine_grid(_affine(fw * sign, fh, cx, cy), [b, c, out_h, out_w], align_corners=False)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    def _crop_box(self, u: torch.Tensor, h, w, dtype):
+        """The crop of each sample as fractions (fw, fh) of its image's width and height, its centre (cx, cy) in
+        the image's normalised [-1, 1] coordinates, and the x scale's sign (-1: mirrored). h, w: the image's
+        sides, one pair for the batch or one per sample."""
         area = self.crop_scale_min + (self.crop_scale_max - self.crop_scale_min) * u[:, 0]
         # torchvision re-samples (area, ratio) until the crop fits, then falls back
         # to a centre crop. Vectorised approximation: keep the area and draw the
@@ -169,14 +211,8 @@ class SimCLRAugment:
         # Crop centre in normalised [-1, 1] coords, uniform over positions inside the image.
         cx = (1.0 - fw) * (2.0 * u[:, 2] - 1.0)
         cy = (1.0 - fh) * (2.0 * u[:, 3] - 1.0)
-        sign = torch.where(u[:, 4] < self.flip_p, -1.0, 1.0).to(images.dtype)  # negative x scale = mirror
-        theta = torch.zeros(b, 2, 3, dtype=images.dtype, device=images.device)
-        theta[:, 0, 0] = fw * sign
-        theta[:, 0, 2] = cx
-        theta[:, 1, 1] = fh
-        theta[:, 1, 2] = cy
-        grid = F.affine_grid(theta, [b, c, out_h, out_w], align_corners=False)
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        sign = torch.where(u[:, 4] < self.flip_p, -1.0, 1.0).to(dtype)  # negative x scale = mirror
+        return fw, fh, cx, cy, sign
 
     def _color_jitter(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Brightness, contrast, saturation, hue (fixed order), then keep only for Bernoulli(jitter_p) samples."""
@@ -216,28 +252,200 @@ class CropFlipAugment:
     a random crop of output_size (from a larger stored image as it is, or from the image zero-padded by `pad`
     pixels, torchvision's RandomCrop(size, padding)), horizontal flip p=0.5, optionally colour jitter of strength
     `jitter` (brightness, contrast, saturation, hue; always applied) and Gaussian noise of std `noise`.
-    At 32 px eoe uses pad 4, jitter 0.01 and noise 0.001 (liznerski/eoe @11054e4, src/eoe/main/train_cifar.py)."""
+    At 32 px eoe uses pad 4, jitter 0.01 and noise 0.001 (liznerski/eoe @11054e4, src/eoe/main/train_cifar.py).
 
-    def __init__(self, output_size: int, pad: int = 0, jitter: float = 0.0, noise: float = 0.0, flip_p: float = 0.5):
-        self.output_size, self.pad, self.noise, self.flip_p = output_size, pad, noise, flip_p
+    On a Canvas the crop ranges over each image's own box. `stretch` > 0 first resizes each image of a Canvas to
+    stretch x stretch, aspect ratio lost (eoe's CLIP: Resize((256, 256)), then RandomCrop(224)), as one bilinear
+    resampling with the crop; a plain batch is taken as already that size."""
+
+    def __init__(self, output_size: int, pad: int = 0, jitter: float = 0.0, noise: float = 0.0, flip_p: float = 0.5,
+                 stretch: int = 0):
+        if stretch and (pad or stretch < output_size):
+            raise ValueError(f"stretch ({stretch}) must be at least output_size ({output_size}) and excludes pad ({pad})")
+        self.output_size, self.pad, self.noise, self.flip_p, self.stretch = output_size, pad, noise, flip_p, stretch
         self.jitter = SimCLRAugment(jitter=(jitter,) * 4, jitter_p=1.0) if jitter > 0 else None
 
     def __repr__(self) -> str:
         return (f"CropFlipAugment(output_size={self.output_size}, pad={self.pad}, "
-                f"jitter={0 if self.jitter is None else self.jitter.jitter[0]}, noise={self.noise})")
+                f"jitter={0 if self.jitter is None else self.jitter.jitter[0]}, noise={self.noise}"
+                + (f", stretch={self.stretch})" if self.stretch else ")"))
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        b, _, h, w = images.shape
+    def __call__(self, images, generator: torch.Generator) -> torch.Tensor:
+        b = images.shape[0]
         u = torch.rand(b, 8, generator=generator, device=images.device)
-        x = F.pad(images, [self.pad] * 4) if self.pad else images
         size = self.output_size
-        top = (u[:, 0] * (x.shape[2] - size + 1)).long().clamp(max=x.shape[2] - size)
-        left = (u[:, 1] * (x.shape[3] - size + 1)).long().clamp(max=x.shape[3] - size)
-        x = crop_batch(x, top, left, size, size)
+        if isinstance(images, Canvas):
+            x = self._crop_canvas(images, u)
+        else:
+            x = F.pad(images, [self.pad] * 4) if self.pad else images
+            top = (u[:, 0] * (x.shape[2] - size + 1)).long().clamp(max=x.shape[2] - size)
+            left = (u[:, 1] * (x.shape[3] - size + 1)).long().clamp(max=x.shape[3] - size)
+            x = crop_batch(x, top, left, size, size)
         x = torch.where((u[:, 2] < self.flip_p).view(-1, 1, 1, 1), x.flip(3), x)
         if self.jitter is not None:
             x = self.jitter._color_jitter(x, u[:, 3:8])
         if self.noise:
             x = x + self.noise * torch.randn(x.shape, generator=generator, device=x.device)
         return x
+
+    def _crop_canvas(self, images: "Canvas", u: torch.Tensor) -> torch.Tensor:
+        size = self.output_size
+        if self.stretch:
+            # the crop's top-left corner on the stretch x stretch image, in whole pixels, as RandomCrop draws it
+            corner = (u[:, 0:2] * (self.stretch - size + 1)).floor().clamp(max=self.stretch - size)
+            centre = (2 * corner + size) / self.stretch - 1  # (cy, cx) in the image's normalised coordinates
+            scale = torch.full_like(centre[:, 0], size / self.stretch)
+            return _sample_canvas(images, _affine(scale, scale, centre[:, 1], centre[:, 0]), size)
+        # the crop's corner in the image's own coordinates (zero-padded by `pad`), then on the stored canvas
+        h, w = images.sides()
+        top = (u[:, 0] * (h + 2 * self.pad - size + 1)).long().clamp(max=h + 2 * self.pad - size)
+        left = (u[:, 1] * (w + 2 * self.pad - size + 1)).long().clamp(max=w + 2 * self.pad - size)
+        return images.crop(top, left, size, self.pad)
+
+
+def _affine(sx: torch.Tensor, sy: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+    """Per-sample affine maps [[sx, 0, tx], [0, sy, ty]], (B, 2, 3)."""
+    zero = torch.zeros_like(sx)
+    return torch.stack([torch.stack([sx, zero, tx], dim=1), torch.stack([zero, sy, ty], dim=1)], dim=1)
+
+
+def _sample_canvas(images: "Canvas", theta: torch.Tensor, size: int) -> torch.Tensor:
+    """size x size bilinear samples of each image of a Canvas through `theta`, an affine map from output
+    coordinates to the image's own normalised coordinates (x along its width, y along its height, [-1, 1] edge to
+    edge, as affine_grid with align_corners=False). The map is carried to the canvas (undoing the transposition of
+    images stored transposed) and the sample points are clamped to the centres of the image's edge pixels, which is
+    what the clipping of grid_sample does at the edges of a whole tensor: no sample reaches the canvas around."""
+    b, c, height, width = images.shape
+    rows, cols, transposed = images.boxes.to(theta.dtype).unbind(dim=1)
+    # stored transposed: the image's x runs down the canvas and its y across
+    theta = torch.where(transposed.bool().view(-1, 1, 1), theta.flip(1), theta)
+    # an image's [-1, 1] spans the first `cols` of `width` canvas columns (and `rows` of `height` rows)
+    scale = torch.stack([cols / width, rows / height], dim=1)
+    theta = theta * scale.unsqueeze(2) + F.pad((scale - 1).unsqueeze(2), (2, 0))
+    grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
+    low = grid.new_tensor([1 / width - 1, 1 / height - 1])
+    high = torch.stack([(2 * cols - 1) / width - 1, (2 * rows - 1) / height - 1], dim=1).view(b, 1, 1, 2)
+    grid = torch.minimum(torch.maximum(grid, low), high)
+    return F.grid_sample(images.images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class Canvas:
+    """A batch of images of different shapes in one tensor: image i is images[i, :, :rows_i, :cols_i], stored
+    transposed where transposed_i (so that one landscape canvas holds portrait images too); boxes holds
+    (rows_i, cols_i, transposed_i), int32 (N, 3). The canvas around each image is zero and no crop samples it.
+    Indexing, len, .to and the shape of the canvas work as on a tensor, so the data pipeline moves a Canvas as it
+    moves images; the augmentations, the centre view (scores.center_crop) and rotate90 read its boxes.
+    oecl_core/data/core.py stores the 224-px data sets this way (docs/fidelity.md, "224-px images")."""
+
+    def __init__(self, images: torch.Tensor, boxes: torch.Tensor):
+        if images.dim() != 4 or boxes.shape != (len(images), 3):
+            raise ValueError(f"a Canvas needs images (N, C, H, W) and boxes (N, 3); got {tuple(images.shape)} and "
+                             f"{tuple(boxes.shape)}")
+        self.images, self.boxes = images, boxes
+
+    @classmethod
+    def whole(cls, images: torch.Tensor) -> "Canvas":
+        """Images that each fill the whole tensor, as a Canvas."""
+        box = torch.tensor([images.shape[2], images.shape[3], 0], dtype=torch.int32, device=images.device)
+        return cls(images, box.expand(len(images), 3).contiguous())
+
+    def check(self) -> "Canvas":
+        """Raises ValueError unless every box lies inside the canvas (a host sync: for data loading, not steps)."""
+        rows, cols, transposed = self.boxes.unbind(dim=1)
+        h, w = self.images.shape[2:]
+        if len(self) and not (bool(((rows >= 1) & (rows <= h) & (cols >= 1) & (cols <= w)).all())
+                              and bool(((transposed == 0) | (transposed == 1)).all())):
+            raise ValueError(f"Canvas boxes must lie inside the {h} x {w} canvas with a 0/1 transposition flag")
+        return self
+
+    shape = property(lambda self: self.images.shape)
+    dtype = property(lambda self: self.images.dtype)
+    device = property(lambda self: self.images.device)
+
+    def dim(self) -> int:
+        return self.images.dim()
+
+    def is_floating_point(self) -> bool:
+        return self.images.is_floating_point()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index) -> "Canvas":
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)  # one image stays a batch of one
+        return Canvas(self.images[index], self.boxes[index])
+
+    def to(self, *args, **kwargs) -> "Canvas":
+        images = self.images.to(*args, **kwargs)
+        return Canvas(images, self.boxes.to(images.device, non_blocking=kwargs.get("non_blocking", False)))
+
+    def __repr__(self) -> str:
+        return f"Canvas({tuple(self.images.shape)}, {self.images.dtype}, {self.images.device})"
+
+    def sides(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(height, width) of each image itself, int64."""
+        rows, cols, transposed = self.boxes.long().unbind(dim=1)
+        flip = transposed.bool()
+        return torch.where(flip, cols, rows), torch.where(flip, rows, cols)
+
+    def crop(self, top: torch.Tensor, left: torch.Tensor, size: int, pad: int = 0) -> torch.Tensor:
+        """size x size crops, each at (top[i], left[i]) of image i itself, zero-padded by `pad` first (the canvas
+        around an image is zero, so a crop reaching `pad` past its edge reads zeros there too)."""
+        flip = self.boxes[:, 2].bool()
+        x = F.pad(self.images, [pad] * 4) if pad else self.images
+        x = crop_batch(x, torch.where(flip, left, top), torch.where(flip, top, left), size, size)
+        return torch.where(flip.view(-1, 1, 1, 1), x.transpose(2, 3), x)
+
+    def centre(self, size: int) -> torch.Tensor:
+        """The centre size x size crop of each image: torchvision's CenterCrop (offsets (side - size) / 2 rounded
+        half to even, as its int(round(...)))."""
+        h, w = self.sides()
+        if self.device.type == "cpu" and len(self) and int(torch.minimum(h, w).min()) < size:
+            raise ValueError(f"a centre crop of {size} px needs images at least that large; the smallest side here "
+                             f"is {int(torch.minimum(h, w).min())} px")
+        top = torch.round((h - size) / 2).long()
+        left = torch.round((w - size) / 2).long()
+        return self.crop(top, left, size)
+
+    def rotate90(self, k: int) -> "Canvas":
+        """Each image rotated by k * 90 degrees as torch.rot90 turns it, kept on this canvas: a quarter turn is a
+        mirror within the box plus a change of the transposition flag (rot90(x) = flip(x, width)^T)."""
+        k = int(k) % 4
+        if k == 0:
+            return self
+        rows, cols, transposed = self.boxes.long().unbind(dim=1)
+        flip = transposed.bool()
+        if k == 2:
+            mirror_rows = mirror_cols = torch.ones_like(flip)
+        else:  # a quarter turn mirrors the image's width (k = 1) or height (k = 3): the stored cols or rows
+            along_width = ~flip if k == 1 else flip
+            mirror_rows, mirror_cols = ~along_width, along_width
+        x = self.images
+        for dim, extent, mirror in ((2, rows, mirror_rows), (3, cols, mirror_cols)):
+            pos = torch.arange(x.shape[dim], device=x.device).view(1, -1)
+            index = torch.where(mirror.view(-1, 1) & (pos < extent.view(-1, 1)), extent.view(-1, 1) - 1 - pos, pos)
+            shape = [len(x), 1, 1, 1]
+            shape[dim] = x.shape[dim]
+            x = x.gather(dim, index.view(shape).expand_as(x))
+        boxes = self.boxes.clone()
+        if k != 2:
+            boxes[:, 2] = 1 - boxes[:, 2]
+        return Canvas(x, boxes)
+
+    def padded(self, height: int, width: int) -> "Canvas":
+        """The same images on a larger canvas (zeros added below and to the right)."""
+        h, w = self.images.shape[2:]
+        return Canvas(F.pad(self.images, [0, width - w, 0, height - h]), self.boxes)
+
+
+def cat_images(batches):
+    """torch.cat of image batches; if any is a Canvas, a Canvas large enough for all (tensors become whole-canvas
+    images, smaller canvases are padded)."""
+    if not any(isinstance(b, Canvas) for b in batches):
+        return torch.cat(batches)
+    canvases = [b if isinstance(b, Canvas) else Canvas.whole(b) for b in batches]
+    height, width = (max(c.shape[d] for c in canvases) for d in (2, 3))
+    canvases = [c.padded(height, width) for c in canvases]
+    return Canvas(torch.cat([c.images for c in canvases]), torch.cat([c.boxes for c in canvases]))

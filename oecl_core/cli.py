@@ -14,12 +14,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import get_args, get_origin
 
-import numpy as np
 import torch
 
 from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
 from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
-from .data.core import IMAGE_SUFFIXES, list_images, load_image_folder, read_image
+from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
 from .io import save_torch, write_text
 from .methods import METHODS
 
@@ -172,13 +171,13 @@ def cmd_predict(args) -> int:
     method = get_method(cfg.method)
     method.configure(cfg)
     paths = _image_paths(args.images)
-    arrays = []
+    arrays, size = [], cfg.stored_size or cfg.image_size
     for p in paths:
         try:
-            arrays.append(read_image(p, cfg.stored_size or cfg.image_size))
+            arrays.append(read_image(p, size))
         except OSError as err:
             raise ValueError(f"cannot read {p} as an image ({err}); remove it or convert it") from None
-    images = torch.from_numpy(np.stack(arrays))
+    images = as_tensor(stack_images(arrays, size))  # stored as the run's data was (data/core.py)
     if method.primary_score:  # a baseline has one score of its own
         if method.name == "csi":
             raise ValueError("the CSI score is computed against the training images: score the run with "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import to_float
+from .augment import Canvas, to_float
 from .device import autocast
 
 SCORE_NAMES = ("s_l2", "s_l2_ens", "s_mu", "sim_s_mu")
@@ -56,7 +56,10 @@ def max_cosine(queries: torch.Tensor, bank: torch.Tensor, exclude_self: bool = F
     return torch.cat(out)
 
 
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+def center_crop(x, size: int) -> torch.Tensor:
+    """The centre size x size view (the test view); of each image of a Canvas, its own centre (Canvas.centre)."""
+    if isinstance(x, Canvas):
+        return x.centre(size)
     h, w = x.shape[-2:]
     if h == size and w == size:
         return x

@@ -183,13 +183,15 @@ def test_dior_class_selection_and_report():
     assert "2 classes, smallest a 3, largest b 5, average 4" in dior.dior_count_report(manifest)
 
 
-def test_square_matches_read_image(tmp_path):
+def test_dior_crop_is_stored_as_read_image_stores_a_file(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "x.png"
     Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)).save(path)
     with Image.open(path) as im:
-        assert np.array_equal(dior._square(im, 24), read_image(path, 24))
-        assert dior._square(im, 24, "stretch").shape == (3, 24, 24)
+        for size in (24, 96):  # a square at 32-px sizes, the aspect ratio kept at 224-px sizes
+            assert np.array_equal(dior._store_crop(im, size), read_image(path, size))
+        assert read_image(path, 24).shape == (3, 24, 24) and read_image(path, 96).shape == (3, 96, 129)
+        assert dior._store_crop(im, 96, "stretch").shape == (3, 96, 96)
 
 
 # --------------------------------------------------------------------------------------------- Raabin-WBC

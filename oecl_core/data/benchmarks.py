@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..augment import cat_images
 from .core import ImageSet
 
 
@@ -64,7 +65,7 @@ def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: Image
     The anomalies' labels are stored as -1 - their own class, so they can never collide with ID classes."""
     if anomaly_test is None:
         raise ValueError("the unlabeled benchmark needs an anomaly data set (e.g. anomaly=cifar100)")
-    images = torch.cat([test.images, anomaly_test.images])
+    images = cat_images([test.images, anomaly_test.images])
     labels = torch.cat([test.labels, -1 - anomaly_test.labels])
     is_normal = torch.cat([torch.ones(len(test), dtype=torch.bool), torch.zeros(len(anomaly_test), dtype=torch.bool)])
     # the labels are not used by the unlabeled methods; supervised contrastive learning (Table VIII) reads them

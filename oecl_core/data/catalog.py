@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .fetch import ChecksumError, DownloadError, ManualDownloadRequired, fetch
 from .prep import DataSet
-from .prepared import default_data_root, is_prepared, read_manifest
+from .prepared import MANIFEST, default_data_root, is_prepared, read_manifest
 from .sets import SETS
 
 FROM = "from"  # raw/<name>/from/ links to a folder given with --from
@@ -40,6 +40,7 @@ class Status:
     automatic: bool  # every source file can be fetched without a person
     raw_missing: list[str]
     summary: str
+    outdated: bool = False  # prepared by an older version in a layout this one no longer reads
 
 
 def status(name: str, root: Path | None = None) -> Status:
@@ -51,7 +52,8 @@ def status(name: str, root: Path | None = None) -> Status:
         summary = ", ".join(f"{split} {info['count']:,}" for split, info in m["splits"].items())
         if m.get("skipped"):
             summary += f" ({len(m['skipped'])} unreadable skipped)"
-    return Status(name, is_prepared(folder), e.automatic, absent, summary)
+    old = (folder / MANIFEST).exists() and not is_prepared(folder)
+    return Status(name, is_prepared(folder), e.automatic, absent, summary, old)
 
 
 def link_local_copy(name: str, source: Path, root: Path | None = None) -> list[Path]:
@@ -121,6 +123,8 @@ def status_table(root: Path | None = None) -> str:
         s, e = status(name, root), SETS[name]
         if s.prepared:
             state, step = f"prepared, verified ({s.summary})", "-"
+        elif s.outdated:
+            state, step = "prepared in an old format", f"data prepare {name} (again)"
         elif e.sources and not s.raw_missing:
             state, step = "raw files present, not prepared", f"data prepare {name}"
         else:

@@ -6,7 +6,9 @@ as the record's `sources` name them (archives not extracted) or, where the instr
 extracted (found up to three levels below raw_dir). Missing input raises ManualDownloadRequired, naming what is
 missing and how to get it, before anything is written; the output is written by prepared.write_prepared, which
 shows a folder only once it is complete. Images decoded from files go to a scratch memory map next to out_dir, so
-a data set larger than memory can be prepared; an unreadable image is skipped and listed in the manifest.
+a data set larger than memory can be prepared; an unreadable image is skipped and listed in the manifest. Images are
+stored as core.read_image reads them at the preparer's size: at DEFAULT_SIZE (the 224-px data sets) with their
+aspect ratio kept, on a canvas (core.CanvasStore).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .core import read_image
+from .core import CanvasStore, canvas_width, keeps_aspect, read_image
 from .fetch import ManualDownloadRequired, RemoteFile, extract, file_record, _check_member
 
 DEFAULT_SIZE = 256  # 224-px data sets are stored at 256: the pipeline is Resize(256), then a 224 crop
@@ -218,7 +220,7 @@ def read_member(archive: Path, tf: tarfile.TarFile, member: tarfile.TarInfo) -> 
 
 
 def decode_image(data: bytes, size: int) -> np.ndarray:
-    """core.read_image on bytes: shorter side to `size`, centre square, uint8 (3, size, size)."""
+    """core.read_image on bytes: shorter side to `size`, stored as core.stored_image stores it."""
     return read_image(io.BytesIO(data), size)
 
 
@@ -245,10 +247,15 @@ class Scratch:
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def array(self, split: str, n: int, size: int) -> np.ndarray:
+    def array(self, split: str, n: int, size: int) -> np.ndarray | CanvasStore:
+        """Room for n images read at `size`: squares, or a canvas for images that keep their aspect ratio."""
+        width = canvas_width(size) if keeps_aspect(size) else size
         if n == 0:
-            return np.empty((0, 3, size, size), dtype=np.uint8)
-        return np.lib.format.open_memmap(self.path / f"{split}.npy", mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
+            images = np.empty((0, 3, size, width), dtype=np.uint8)
+        else:  # a new memory map reads as zeros, as a CanvasStore needs
+            images = np.lib.format.open_memmap(self.path / f"{split}.npy", mode="w+", dtype=np.uint8,
+                                               shape=(n, 3, size, width))
+        return CanvasStore(images) if keeps_aspect(size) else images
 
 
 def n_workers(workers: int | None) -> int:
@@ -298,7 +305,7 @@ def run_jobs(jobs: Sequence[Job], images: np.ndarray, labels: np.ndarray, start:
 
 
 def decode(jobs: Sequence[Job], scratch: Scratch, split: str, size: int, workers: int | None,
-           skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+           skipped: list[str]) -> tuple[np.ndarray | CanvasStore, np.ndarray]:
     """All the jobs' images in a scratch memory map (rows of skipped jobs dropped), and their labels."""
     images = scratch.array(split, sum(len(j[2]) for j in jobs), size)
     labels = np.empty(len(images), dtype=np.int64)

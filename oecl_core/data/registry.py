@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from .core import ImageSet, Split, load_image_folder, resize_uint8
-from .prepared import default_data_root, is_prepared, load_prepared, read_manifest
+from .prepared import default_data_root, is_prepared, load_prepared, read_manifest, require_prepared
 from .benchmarks import BUILDERS, PER_CLASS, OEOverlapError, subsample
 from .embedded import load_digits, load_sample_photo_crops
 from .prep import DataSet
@@ -43,9 +43,7 @@ class DatasetSpec:
 
 def _load_prepared_pair(name: str, size: int) -> tuple[ImageSet, ImageSet]:
     folder = default_data_root() / name
-    if not is_prepared(folder):
-        raise FileNotFoundError(f"data set {name!r} is not prepared under {folder}; run `python -m oecl_core data "
-                                f"prepare {name}` (see `python -m oecl_core data status`)")
+    require_prepared(folder, f"data set {name!r}")
     train, test = load_prepared(folder, "train"), load_prepared(folder, "test")
     for part in (train, test):
         part.images = resize_uint8(part.images, size)
@@ -109,16 +107,15 @@ OE_SOURCES: dict[str, Callable[[int, int], torch.Tensor | None]] = {
 }
 
 
-def load_oe(name: str, size: int, seed: int = 0) -> torch.Tensor | None:
-    """An OE pool as uint8 (N, 3, size, size): a registered source, a prepared OE set or data set (its
-    training images), or `folder:DIR` (every image under DIR)."""
+def load_oe(name: str, size: int, seed: int = 0):
+    """An OE pool stored at `size` (uint8 (N, 3, size, size), or a Canvas of images that keep their aspect ratio,
+    data/core.py): a registered source, a prepared OE set or data set (its training images), or `folder:DIR` (every
+    image under DIR)."""
     if name.startswith(FOLDER_PREFIX):
         return load_image_folder(Path(name[len(FOLDER_PREFIX):]).expanduser(), size).images
     if is_prepared_set(name):
         folder = default_data_root() / name
-        if not is_prepared(folder):
-            raise FileNotFoundError(f"OE set {name!r} is not prepared under {folder}; run `python -m oecl_core data "
-                                    f"prepare {name}` (see `python -m oecl_core data status`)")
+        require_prepared(folder, f"OE set {name!r}")
         return resize_uint8(load_prepared(folder, "train").images, size)
     try:
         return OE_SOURCES[name](size, seed)

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import CropFlipAugment
+from ..scores import center_crop
 from .eoe import EoeObjective
 
 CLIP_ARCH, CLIP_TAG = "ViT-B-32-quickgelu", "openai"  # eoe: clip.load('ViT-B/32') (OpenAI's weights, QuickGELU)
@@ -104,11 +105,18 @@ class BCECLIP(EoeObjective):
         pass  # CLIP normalises with its own statistics
 
     def train_augment(self, cfg):
-        # eoe: ColorJitter 0.01, RandomCrop(32, padding 4) (224 px: of the 256-px image), flip, then CLIP's resize,
-        # and 0.001 Gaussian noise; the resize to CLIP's input happens in the network
+        # eoe: ColorJitter 0.01, RandomCrop(32, padding 4) (224 px: of the image resized to 256 x 256, its aspect
+        # ratio not kept, train_clip_imagenet.py), flip, then CLIP's resize, and 0.001 Gaussian noise; the resize to
+        # CLIP's input happens in the network
         if cfg.stored_size > cfg.image_size:
-            return CropFlipAugment(cfg.image_size, jitter=0.01, noise=0.001)
+            return CropFlipAugment(cfg.image_size, jitter=0.01, noise=0.001, stretch=cfg.stored_size)
         return CropFlipAugment(cfg.image_size, pad=max(1, round(4 * cfg.image_size / 32)), jitter=0.01, noise=0.001)
+
+    def test_view(self, images, cfg):
+        # CLIP's own preprocessing, which eoe scores with: the centre square of the whole image (resized on its
+        # shorter side, CenterCrop), brought to CLIP's input size by the network. At 224 px that is the centre
+        # square of the image stored at 256, not its centre 224 crop.
+        return center_crop(images, max(cfg.stored_size, cfg.image_size))
 
     def objective(self, z, is_oe):
         # normal: -log of the likeliest normal prompt's probability; OE: -log p("something") (eoe training/clip.py)

@@ -8,6 +8,10 @@ instance (only the same image, same rotation, other view is positive), plus the 
 shift classifier on every view, both weighted 1. Network: ResNet-18, a projection head Linear(d, d) - ReLU -
 Linear(d, 128) (no BatchNorm, unlike OECL's) and the shift head Linear(d, 4).
 
+At 224 px CSI's ImageNet loader crops first (datasets/datasets.py: Resize(256), RandomResizedCrop(224) and a flip
+of the whole image, per view) and its GPU augmentation is colour only (models/classifier.py): there each view is a
+resized crop with a random flip, then rotated by k = 0..3, then jittered per rotated view; likewise at scoring.
+
 Score (ood_pre.py): for each rotation k, the mean z_k(x) of the projections of 10 augmented views (random flip,
 rotation k, SimCLR augmentation with the crop area fixed at 0.54), and the mean shift logit l_k(x) for class k;
 from the training images the unit vectors of their z_k and the weights w_sim_k = 1 / mean ||z_k|| and
@@ -19,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..augment import SimCLRAugment, rotate90, to_float
+from ..augment import Canvas, SimCLRAugment, rotate90, to_float
 from ..device import autocast
 from ..losses import nt_xent
 from ..models import HeadsNet, ResNet18
@@ -34,10 +38,27 @@ def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
+def crops_first(cfg) -> bool:
+    """Whether the run follows CSI's 224-px pipeline (a crop of the larger stored image before the rotations)."""
+    return cfg.stored_size > cfg.image_size
+
+
+def rotations(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([rotate90(x, k) for k in range(4)])
+
+
+def crop_and_flip(augment: SimCLRAugment, x, gen: torch.Generator) -> torch.Tensor:
+    """One resized crop and random flip per image: the crop flips at 224 px (flip_p 0.5, CSI's loader); an
+    augmentation without flip (images of different shapes at the training size) is followed by random_flip."""
+    v = augment.crop(x, gen)
+    return v if augment.flip_p > 0 else random_flip(v, gen)
+
+
 class CSI(Method):
     name = "csi"
     flags_collapse = False
     primary_score = "csi_score"
+    crop_first = False  # set by configure
 
     def preset_settings(self, preset, image_size):
         # CSI's defaults (common/common.py, README): 1000 epochs, LARS (trust 0.001) over SGD, lr 0.1 warmed up
@@ -57,15 +78,23 @@ class CSI(Method):
         return HeadsNet(encoder, {"simclr": nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, PROJ_DIM)),
                                   "shift": nn.Linear(d, 4)})
 
+    def configure(self, cfg):
+        self.crop_first = crops_first(cfg)
+
     def train_augment(self, cfg):
-        return SimCLRAugment(crop_scale_min=cfg.crop_scale_min, flip_p=0.0, output_size=cfg.image_size)
+        # at 224 px the crop flips (CSI's loader); at 32 px random_flip does, before the rotations
+        return SimCLRAugment(crop_scale_min=cfg.crop_scale_min, flip_p=0.5 if crops_first(cfg) else 0.0,
+                             output_size=cfg.image_size)
 
     def views(self, x_id, x_oe, augment, gen):
+        labels = torch.arange(4, device=x_id.device).repeat_interleave(len(x_id))
+        if self.crop_first or isinstance(x_id, Canvas):  # images of different shapes cannot be rotated together
+            pair = [augment.colour(rotations(crop_and_flip(augment, x_id, gen)), gen) for _ in range(2)]
+            return Views(pair[0], pair[1], None, targets=labels)
         shifted = []
         for _ in range(2):
             v = random_flip(x_id, gen)
-            shifted.append(torch.cat([rotate90(v, k) for k in range(4)]))
-        labels = torch.arange(4, device=x_id.device).repeat_interleave(len(x_id))
+            shifted.append(rotations(v))
         return Views(augment(shifted[0], gen), augment(shifted[1], gen), None, targets=labels)
 
     def loss(self, z1, z2, z_oe, alpha, temperature, targets=None):
@@ -78,20 +107,32 @@ class CSI(Method):
         """Per rotation k: the mean projection (N, 128) and the mean logit of shift class k (N,) over n_aug views."""
         model.eval()
         device = next(model.parameters()).device
-        augment = SimCLRAugment(crop_scale_min=SCORE_CROP_AREA, crop_scale_max=SCORE_CROP_AREA, flip_p=0.0,
-                                output_size=cfg.image_size)
+        first = crops_first(cfg)
+        augment = SimCLRAugment(crop_scale_min=SCORE_CROP_AREA, crop_scale_max=SCORE_CROP_AREA,
+                                flip_p=0.5 if first else 0.0, output_size=cfg.image_size)
         gen = torch.Generator(device=device).manual_seed(seed)
         n_aug = max(1, cfg.n_aug)
         z = torch.zeros(4, len(images), PROJ_DIM, device=device)
         logit = torch.zeros(4, len(images), device=device)
+
+        def add(k, rows, views):
+            with autocast(device):
+                out = model(views).float()
+            z[k, rows] += out[:, :PROJ_DIM] / n_aug
+            logit[k, rows] += out[:, PROJ_DIM + k] / n_aug
+
         for start in range(0, len(images), batch_size):
             x = to_float(images[start:start + batch_size].to(device))
+            rows = slice(start, start + len(x))
+            if first or isinstance(x, Canvas):  # ood_pre.py at 224 px: each crop (and flip) in its 4 rotations
+                for _ in range(n_aug):
+                    v = crop_and_flip(augment, x, gen)
+                    for k in range(4):
+                        add(k, rows, augment.colour(rotate90(v, k), gen))
+                continue
             for k in range(4):
                 for _ in range(n_aug):
-                    with autocast(device):
-                        out = model(augment(rotate90(random_flip(x, gen), k), gen)).float()
-                    z[k, start:start + len(x)] += out[:, :PROJ_DIM] / n_aug
-                    logit[k, start:start + len(x)] += out[:, PROJ_DIM + k] / n_aug
+                    add(k, rows, augment(rotate90(random_flip(x, gen), k), gen))
         return z, logit
 
     @torch.no_grad()

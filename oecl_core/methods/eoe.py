@@ -43,12 +43,14 @@ class EoeObjective(Method):
         return EoeNet(cfg.image_size, cfg.width, logit=self.logit)
 
     def train_augment(self, cfg):
-        if cfg.stored_size > cfg.image_size:  # 224 px: RandomCrop(224) of the 256-px image and a flip, no jitter
+        # 224 px: RandomCrop(224) anywhere in the image resized to 256 on its shorter side, and a flip, no jitter
+        if cfg.stored_size > cfg.image_size:
             return CropFlipAugment(cfg.image_size)
         return CropFlipAugment(cfg.image_size, pad=max(1, round(4 * cfg.image_size / 32)), jitter=0.01, noise=0.001)
 
     def on_start(self, model, train_images, cfg):
-        model.normalise.fit(center_crop(to_float(train_images), cfg.image_size))
+        # cropped before the conversion to float: the same values, and float memory for the crops only
+        model.normalise.fit(to_float(center_crop(train_images, cfg.image_size)))
 
     def views(self, x_id, x_oe, augment, gen):
         oe = None if x_oe is None else augment(x_oe, gen)
@@ -65,13 +67,17 @@ class EoeObjective(Method):
     def normality(self, model, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def test_view(self, images, cfg):
+        """The one view a test image is scored on: eoe's Resize(256) + CenterCrop(224) at 224 px."""
+        return center_crop(images, cfg.image_size)
+
     @torch.no_grad()
     def score(self, model, test_images, cfg, train_images=None, progress=None, batch_size=256):
         model.eval()
         device = next(model.parameters()).device
         out = []
         for start in range(0, len(test_images), batch_size):
-            x = center_crop(to_float(test_images[start:start + batch_size].to(device)), cfg.image_size)
+            x = self.test_view(to_float(test_images[start:start + batch_size].to(device)), cfg)
             with autocast(device):
                 z = model(x).float()
             out.append(self.normality(model, z))
@@ -143,7 +149,7 @@ class DSVDD(EoeObjective):
         super().on_start(model, train_images, cfg)
         was_training = model.training
         model.train()  # as eoe: BatchNorm uses the batch statistics (their running estimates move, as in eoe)
-        x = center_crop(to_float(train_images), cfg.image_size)
+        x = to_float(center_crop(train_images, cfg.image_size))
         batch_means = torch.stack([model(x[i:i + batch_size]).float().mean(dim=0) for i in range(0, len(x), batch_size)])
         model.center.copy_(dsvdd_center(batch_means.mean(dim=0)))
         model.train(was_training)

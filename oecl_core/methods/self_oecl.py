@@ -6,7 +6,7 @@ the other rotation of the same image is a negative (a shifted image is another i
 public code there is no rotation-classification head, and scores use unrotated images."""
 import torch
 
-from ..augment import rotate90
+from ..augment import cat_images, rotate90
 from ..losses import oecl_loss
 from .base import Method, Views
 
@@ -17,7 +17,7 @@ class SelfOECL(Method):
 
     def oe_probe(self, id_images, oe_images):
         # its OE set is the training images rotated by 180 and 270 degrees
-        return None if id_images is None else torch.cat([rotate90(id_images, 2), rotate90(id_images, 3)])
+        return None if id_images is None else cat_images([rotate90(id_images, 2), rotate90(id_images, 3)])
 
     def views(self, x_id, x_oe, augment, gen):
         v1, v2 = augment(x_id, gen), augment(x_id, gen)

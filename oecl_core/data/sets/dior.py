@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import list_images, square_image
+from ..core import list_images, storage_note, stored_image
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, missing, n_workers,
                     nonempty, part_records, resolve_parts, skip_note)
@@ -52,15 +52,18 @@ HOW = download_instructions("DIOR (aerial object detection, 20 classes, horizont
     "for the test split."])
 
 
-def _square(im, size: int, mode: str = "center") -> np.ndarray:
-    """A PIL image as uint8 (3, size, size). "center": core.read_image's view (shorter side resized to size, centre
-    square); "stretch": the whole image resized to size x size (aspect ratio not kept)."""
+CROP_MODES = ("whole", "stretch")
+
+
+def _store_crop(im, size: int, mode: str = "whole") -> np.ndarray:
+    """A PIL image (a crop) as uint8 (3, H, W). "whole": as core.read_image stores an image file at `size` (at 224-px
+    sizes its aspect ratio kept); "stretch": resized to size x size (aspect ratio not kept)."""
     from PIL import Image
 
-    if mode == "center":
-        return square_image(im, size)
+    if mode == "whole":
+        return stored_image(im, size)
     if mode != "stretch":
-        raise ValueError(f"unknown crop_mode {mode!r}; valid choices: center, stretch")
+        raise ValueError(f"unknown crop_mode {mode!r}; valid choices: {', '.join(CROP_MODES)}")
     return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1)
 
 
@@ -142,14 +145,14 @@ def _dior_image_job(path: Path, boxes: list[tuple[int, int, int, int]], labels: 
                 x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
                 if x1 <= x0 or y1 <= y0:
                     raise ValueError(f"box {(x0, y0, x1, y1)} lies outside the {w}x{h} image")
-                out.append(_square(im.crop((x0, y0, x1, y1)), size, mode))
+                out.append(_store_crop(im.crop((x0, y0, x1, y1)), size, mode))
             return out
 
     return str(path), load, labels
 
 
 def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 120, min_crops: int = 50,
-                 train_lists: Sequence[str] = ("train", "val"), crop_mode: str = "center",
+                 train_lists: Sequence[str] = ("train", "val"), crop_mode: str = "whole",
                  workers: int | None = None, verify: bool = True) -> dict:
     """DIOR as PANDA prepares it: every annotated (horizontal) box is cropped; crops wider AND taller than
     `min_side` pixels are kept; classes with more than `min_crops` such training crops are kept (19 of 20).
@@ -160,8 +163,9 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
     windmill training crops, more than the train list alone holds (about a quarter of DIOR's 5,363 windmills).
     A box is (xmin, ymin, xmax, ymax) in pixels as in the XML (PIL crop box, clipped to the image); its width
     is xmax - xmin. Each crop is stored as core.read_image would store it as an image file (crop_mode
-    "center": shorter side to `size`, centre square; the public code reads the crops as an ImageFolder with
-    Resize(256) + centre crop), or as a whole ("stretch": resized to size x size, aspect ratio lost).
+    "whole": shorter side to `size`, aspect ratio kept, as the public code reads the crops as an ImageFolder with
+    Resize(256), then random crops of the whole crop / its centre crop), or stretched ("stretch": resized to size x
+    size, aspect ratio lost).
     The class filter counts annotations, before decoding: an unreadable image lowers the stored counts."""
     name = "dior"
     raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
@@ -174,8 +178,8 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
     use_lists = set(train_lists) != {"train", "val"} and set(train_lists) != {"trainval"}
     if use_lists and not sets_part.present(raw_dir):
         raise missing(name, raw_dir, [f"train_lists={train_lists} needs " + sets_part.describe()], HOW)
-    if crop_mode not in ("center", "stretch"):
-        raise ValueError(f"unknown crop_mode {crop_mode!r}; valid choices: center, stretch")
+    if crop_mode not in CROP_MODES:
+        raise ValueError(f"unknown crop_mode {crop_mode!r}; valid choices: {', '.join(CROP_MODES)}")
     all_parts = parts + ([sets_part] if use_lists else [])
     resolved = {p.label: p.resolve(raw_dir) for p in all_parts}
     sources = part_records(raw_dir, all_parts, resolved, SOURCES, verify)
@@ -252,9 +256,9 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
         notes = (f"DIOR, PANDA's protocol: every horizontal box cropped; crops wider and taller than {min_side} px "
                  f"kept; classes with more than {min_crops} such training crops kept ({len(class_names)} classes; "
                  f"dropped: {', '.join(f'{c} ({counts.get(c, 0)} training crops)' for c in dropped) or 'none'}). "
-                 f"{how}. Crops stored {size}x{size} "
-                 + ("as core.read_image stores an image (shorter side resized, centre square)"
-                    if crop_mode == "center" else "whole, resized to a square (aspect ratio not kept)")
+                 f"{how}. Crops stored "
+                 + (f"as core.read_image stores an image: {storage_note(size)}"
+                    if crop_mode == "whole" else f"{size}x{size}, stretched to a square (aspect ratio not kept)")
                  + f". Images without annotation: train {no_xml['train']}, test {no_xml['test']}."
                  + skip_note(skipped) + "\n" + dior_count_report(stored))
         return write_prepared(out_dir, name, splits, class_names, sources=sources, skipped=skipped, notes=notes)

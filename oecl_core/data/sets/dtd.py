@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import stack_images, storage_note
 from ..fetch import RemoteFile, _check_member
 from ..prep import (DEFAULT_SIZE, DataSet, decode_image, download_instructions, read_member, require, source_records,
                     tar_files)
@@ -27,7 +28,8 @@ HOW = download_instructions("DTD (Describable Textures Dataset) r1.0.1", "dtd", 
 def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=("train", "val"), name: str = "dtd",
                 verify: bool = True) -> dict:
     """DTD split `fold` (1..10): train = the lists `train_parts` of the fold (default train + val), test = its test
-    list; images size x size (shorter side resized, centre square). The archive is read in place, front to back."""
+    list; images stored as core.read_image stores them at `size` (at 32 px centre squares; dtd224 at 256 px keeps
+    their aspect ratio). The archive is read in place, front to back."""
     if not 1 <= int(fold) <= 10:
         raise ValueError(f"dtd: fold must be 1..10, got {fold}")
     if int(size) < 1:
@@ -74,11 +76,12 @@ def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=
         rels = [rel for part in parts for rel in lists[part] if rel in decoded]
         if not rels:
             raise ValueError(f"{archive}: no readable image in the {split} split of fold {fold}")
-        splits[split] = (np.stack([decoded[r] for r in rels]), np.array([index[r.split("/")[0]] for r in rels], dtype=np.int64))
+        splits[split] = (stack_images([decoded[r] for r in rels], int(size)),
+                         np.array([index[r.split("/")[0]] for r in rels], dtype=np.int64))
     train_lists = " + ".join(f"{p}{fold}" for p in train_parts)
     return write_prepared(out_dir, name, splits, class_names, sources=sources, skipped=skipped,
                           notes=f"DTD r1.0.1, fold {fold}: train = {train_lists} (in list order), test = test{fold}; "
-                                f"images {size}x{size} (shorter side resized, centre square).")
+                                f"{storage_note(int(size))}.")
 
 
 def prepare_dtd224(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, fold: int = 1, verify: bool = True) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..core import list_images
+from ..core import list_images, storage_note
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, file_job, missing, nonempty,
                     part_records, resolve_parts, skip_note)
@@ -213,7 +213,7 @@ def prepare_ham10000(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int
         notes = (f"HAM10000: train = {len(plan['train'])} images (paper: 10,015) from {said[layout['train']]}, "
                  f"test = {len(plan['test'])} images (paper: 1,511, the Dataverse record's) from {said[layout['test']]}"
                  f"; labels from the ground-truth tables ({formats['train']} / {formats['test']} format): {readable}; "
-                 f"images {size}x{size}. Few-shot protocol: normal = NV (melanocytic nevi), obtainable OOD = MEL or "
+                 f"{storage_note(size)}. Few-shot protocol: normal = NV (melanocytic nevi), obtainable OOD = MEL or "
                  "BKL." + skip_note(skipped))
         return write_prepared(out_dir, name, splits, list(HAM_CLASSES), sources=sources, skipped=skipped, notes=notes,
                               extra={"layout": layout})

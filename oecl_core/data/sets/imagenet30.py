@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core import list_images
+from ..core import list_images, storage_note
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, file_job, nonempty,
                     part_records, resolve_parts, skip_note)
@@ -62,7 +62,7 @@ def prepare_imagenet30(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: i
         odd = {s: {c: n for c, n in per_class[s].items() if n != want}
                for s, want in (("train", 1300), ("test", 100))}
         notes = (f"ImageNet-30 (Hendrycks et al.): {len(class_names)} classes (paper: 30), train = {IN30_TRAIN}, "
-                 f"test = {IN30_TEST}; images {size}x{size} (shorter side resized, centre square). "
+                 f"test = {IN30_TEST}; {storage_note(size)}. "
                  f"Expected 1,300 train / 100 test files per class; classes that differ: train {odd['train'] or 'none'}, "
                  f"test {odd['test'] or 'none'}. {ignored} macOS metadata file(s) (._*) ignored and listed in `skipped`."
                  + skip_note(skipped[ignored:]))

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..core import IMAGE_SUFFIXES
+from ..core import IMAGE_SUFFIXES, storage_note
 from ..prep import DEFAULT_SIZE, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs, skip_note
 from ..prepared import write_prepared
 
@@ -149,7 +149,7 @@ def _prepare_oe(name: str, root: Path, excluded: set[str], count: int, seed: int
                  f"{n:,} images drawn uniformly without replacement (reservoir sampling, Python random.Random({seed})"
                  f"; {count:,} asked"
                  + ("" if available >= count else f", but only {available:,} available") + "), stored in path order "
-                 f"within each read batch; {size}x{size} (shorter side resized, centre square)." + skip_note(skipped))
+                 f"within each read batch; {storage_note(size)}." + skip_note(skipped))
         sources = {str(root) + "/": {"class_folders": len(classes), "class_folders_used": len(used),
                                      "image_files_in_used_folders": available}}
         return write_prepared(out_dir, name, {"train": (images, labels)}, [], sources=sources, skipped=skipped,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import list_images
+from ..core import list_images, storage_note
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, file_job, nonempty,
                     part_records, resolve_parts, skip_note)
@@ -35,8 +35,8 @@ HOW = download_instructions("MVTec-AD (15 categories; licence CC BY-NC-SA 4.0, f
 
 def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | None = None, verify: bool = True) -> dict:
     """MVTec-AD: train = every category's train/good images, test = every test image, labelled by category; the
-    test images outside test/good/ are flagged defective. Images size x size (shorter side resized, centre square:
-    MVTec-AD's images are square, so this is a resize)."""
+    test images outside test/good/ are flagged defective. Images stored as core.read_image stores them at `size`
+    (MVTec-AD's images are square: a resize)."""
     name = "mvtec"
     raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
     parts = [Part("categories", ["bottle"], ARCHIVE)]  # found by its first category folder
@@ -70,7 +70,7 @@ def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | 
         notes = (f"MVTec-AD: train = <category>/train/good ({len(splits['train'][0])} images), test = <category>/test/* "
                  f"({len(splits['test'][0])} images; defective = outside test/good). Test images (defective) per "
                  f"category: " + ", ".join(f"{c} {n} ({d})" for c, (n, d) in counts.items())
-                 + f". Defect types: {defect_types}. Images {size}x{size}." + skip_note(skipped))
+                 + f". Defect types: {defect_types}. {storage_note(size).capitalize()}." + skip_note(skipped))
         return write_prepared(out_dir, name, splits, list(CATEGORIES), sources=sources, skipped=skipped, notes=notes)
 
 

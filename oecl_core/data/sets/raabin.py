@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..core import list_images
+from ..core import list_images, storage_note
 from ..fetch import RemoteFile
 from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, download_instructions, file_job, nonempty,
                     part_records, resolve_parts, skip_note)
@@ -50,8 +50,8 @@ def prepare_raabin(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int |
             splits[split] = decode(jobs, scratch, split, size, workers, skipped)
             nonempty(name, split, splits[split][0], resolved[label])
         notes = (f"Raabin-WBC cropped double-labelled: train = Train ({found['train']} files), test = TestA "
-                 f"({found['test']} files); classes = the lower-cased class folders; images {size}x{size} "
-                 "(shorter side resized, centre square)." + skip_note(skipped))
+                 f"({found['test']} files); classes = the lower-cased class folders; {storage_note(size)}."
+                 + skip_note(skipped))
         return write_prepared(out_dir, name, splits, list(RAABIN_CLASSES), sources=sources, skipped=skipped,
                               notes=notes)
 
