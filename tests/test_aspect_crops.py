@@ -423,7 +423,7 @@ def test_the_plan_command_prints_the_memory_of_the_224_px_data(capsys, monkeypat
 
     assert main(["plan", "table7", "--preset", "paper"]) == 0
     out = capsys.readouterr().out
-    assert "images that keep their aspect ratio" in out and "mvtec" in out and "imagenet1k" in out
+    assert "images that keep their aspect ratio" in out and "mvtec" in out and "imagenet22k_minus_1k" in out
     assert "196,608 -> <= 393,216" in out and "largest on the GPU" in out
 
 
