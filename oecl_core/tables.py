@@ -20,6 +20,7 @@ from .experiments import (Run, column_runs, lacks_oe, parse_benchmark_spec, run_
                           table_for_preset, table_paper_cell)
 from .data.sets import SETS
 from .io import write_text
+from .methods import METHODS
 from .reference import EMPHASIS_RULES, load_paper_tables, roman
 
 METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
@@ -61,8 +62,6 @@ def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -
 
 def planned_oe(preset: str, dataset: str, spec: str, method: str) -> str:
     """The OE a method's runs of this row use, as their resolved settings say (none for a method not implemented)."""
-    from .methods import METHODS
-
     if method not in METHODS:
         return "none"
     # the OE does not depend on the class or seed: class 0 is valid for every benchmark
@@ -71,16 +70,12 @@ def planned_oe(preset: str, dataset: str, spec: str, method: str) -> str:
 
 def method_score(method: str, table_score: str) -> str:
     """The score a method's cells show: the table's (or column's) contrastive score, or a baseline's own score."""
-    from .methods import METHODS
-
     own = METHODS[method].primary_score if method in METHODS else None
     return own or table_score
 
 
 def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per cell: ours (where run) and the paper's value for the same cell."""
-    from .methods import METHODS
-
     paper = load_paper_tables() if paper is None else paper
     t = table_for_preset(table, preset)
     cells = []
@@ -139,12 +134,12 @@ def emphasis_legend(name: str, bold: str = "bold", underline: str = "underline")
     return "; ".join(parts) + f" (the paper's numbers and ours ranked apart, ours among our measured cells{printed})"
 
 
-def _emphasis(name: str, cells: pd.DataFrame) -> dict[tuple[int, str], set]:
+def _emphasis(cells: pd.DataFrame) -> dict[tuple[int, str], set]:
     """(cell, "ours" | "paper") -> its marks, by the rule the paper's caption states for this table (EMPHASIS_RULES;
     none where the caption states none). The paper's numbers carry the paper's emphasis: the underline it prints
     (paper_tables.csv) and the bold its rule gives over its own numbers, which the text lost. Ours carry the same
     rule over our measured cells alone, so a cell not yet measured neither wins nor loses a mark."""
-    rules = EMPHASIS_RULES.get(roman(name), {})
+    rules = EMPHASIS_RULES.get(roman(cells["table"].iloc[0]), {})
     marks: dict[tuple[int, str], set] = {}
     for _, group in cells.groupby("row", sort=False):
         scratch = group["from_scratch"].fillna(1)
@@ -161,7 +156,7 @@ def _emphasis(name: str, cells: pd.DataFrame) -> dict[tuple[int, str], set]:
 
 def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Column headers and body rows shared by the LaTeX and Markdown renderers."""
-    marks = _emphasis(cells["table"].iloc[0], cells)
+    marks = _emphasis(cells)
     columns, measured = [], {}
     for col, group in cells.groupby("col", sort=True):
         # a column is measured if any of its cells is (run: paper_ran measures only where the paper ran the method)

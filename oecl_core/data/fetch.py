@@ -45,10 +45,15 @@ class RemoteFile:
     mirrors: tuple[str, ...] = ()
 
     @property
+    def attempts(self) -> tuple[tuple[str, dict], ...]:
+        """(where, gdown.download's source argument) of every source, in the order fetch tries them: the Google
+        Drive file, url, then the mirrors."""
+        drive = ((GDRIVE_VIEW_URL.format(id=self.gdrive_id), dict(id=self.gdrive_id)),) if self.gdrive_id else ()
+        return drive + tuple((u, dict(url=u)) for u in (self.url, *self.mirrors) if u)
+
+    @property
     def locations(self) -> tuple[str, ...]:
-        """Every source, in the order fetch tries them: the Google Drive file, url, then the mirrors."""
-        drive = (GDRIVE_VIEW_URL.format(id=self.gdrive_id),) if self.gdrive_id else ()
-        return drive + tuple(u for u in (self.url, *self.mirrors) if u)
+        return tuple(where for where, _ in self.attempts)
 
     @property
     def where(self) -> str:
@@ -171,10 +176,8 @@ def fetch(remote: RemoteFile, dest_dir: Path, progress: bool = True, retries: in
     partial = dest_dir / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
     done = partial / remote.filename
-    attempts = ([dict(id=remote.gdrive_id)] if remote.gdrive_id else []) + \
-        [dict(url=u) for u in (remote.url, *remote.mirrors) if u]
     failures: list[tuple[str, Exception]] = []
-    for where, source in zip(remote.locations, attempts):
+    for where, source in remote.attempts:
         try:
             gdown.download(**source, output=str(done), quiet=not progress, resume=True, retries=retries,
                            timeout=TIMEOUT_S)
