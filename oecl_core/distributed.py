@@ -218,6 +218,11 @@ def check_batch(procs: Processes, batch: int, oe_batch: int, needs_oe: bool) -> 
                          f"that are multiples of the process count (e.g. 256 + 256 on 4 GPUs)")
 
 
+def all_reduce_max(flag: torch.Tensor) -> None:
+    """flag becomes the largest of every process's flag (in place)."""
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+
+
 def share(views: torch.Tensor, procs: Processes) -> torch.Tensor:
     """This process's contiguous share of a group of views (rows rank * n / W ... (rank + 1) * n / W)."""
     n = len(views) // procs.world_size

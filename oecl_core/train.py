@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +54,52 @@ RESUMABLE_CHANGES = {"device", "checkpoint_every", "compile", "cuda_graphs", "sc
 SETTING_DEFAULTS = RunConfig().to_dict()
 
 
+# SLURM sends SIGTERM at a job's time limit and on preemption (then SIGKILL after KillWait, 30 s by default), and
+# SIGUSR1 where the job asked for a warning signal (--signal=USR1@N, profiles/slurm): either ends the current step,
+# writes a checkpoint and ends the run with RunStopped. The command line exits with STOPPED_EXIT, which the Snakemake
+# rule's retries resume from that checkpoint.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOPPED_EXIT = 75  # EX_TEMPFAIL (sysexits.h): stopped, not failed; run the same command again to resume
+# With several processes the ranks agree to stop at the same step: every STOP_CHECK_STEPS steps (a host sync each).
+STOP_CHECK_STEPS = 10
+
+
 class TrainingDiverged(RuntimeError):
     pass
+
+
+class RunStopped(Exception):
+    """A signal stopped the run; its checkpoint holds every finished step, and the same command resumes it."""
+
+
+class StopRequests:
+    """Counts STOP_SIGNALS received while training (handlers only in the main thread; the previous ones restored)."""
+
+    def __init__(self):
+        self.received: list[str] = []
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.received.append(signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+    def agreed(self, procs: Processes, device) -> bool:
+        """Whether to stop now: this process got a signal, or (several processes) any of them did."""
+        if not procs.active:
+            return bool(self.received)
+        flag = torch.tensor([float(bool(self.received))], device=device)
+        distributed.all_reduce_max(flag)
+        return bool(flag.item())
 
 
 class ResumeMismatch(RuntimeError):
@@ -228,6 +274,14 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     return loss.detach(), len(inputs) * procs.world_size
 
 
+def _should_stop(stop: StopRequests, procs: Processes, device, step: int | None) -> bool:
+    # One process: a signal is seen after the step it arrived in. Several: they agree every STOP_CHECK_STEPS steps
+    # and at each epoch's end (step None), so that every rank stops at the same step.
+    if procs.active and step is not None and (step + 1) % STOP_CHECK_STEPS:
+        return False
+    return stop.agreed(procs, device)
+
+
 def compiled_for_training(model, cfg: RunConfig, device: torch.device):
     """The module the training steps call: the network itself, or torch.compile of it (the compiled module shares
     the network's parameters, so checkpoints, probes and scoring use the eager network unchanged). cuda_graphs
@@ -279,13 +333,14 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
     if procs.is_main:  # one writer per run folder
         write_json(out_dir / "config.json", cfg.to_dict())
-    log, start_epoch = [], 0
+    log, start_epoch, within = [], 0, None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        log, start_epoch = state["log"], state["epoch"]
+        log, start_epoch, within = state["log"], state["epoch"], state.get("within")
         if start_epoch < cfg.epochs:
-            print(f"resuming {out_dir} from its checkpoint at epoch {start_epoch} of {cfg.epochs}", file=sys.stderr)
+            at = f", step {within['step']} of {within['steps']}" if within else ""
+            print(f"resuming {out_dir} from its checkpoint at epoch {start_epoch} of {cfg.epochs}{at}", file=sys.stderr)
     saved_epoch = start_epoch
 
     train_images = split.train.to(device)
@@ -313,57 +368,82 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress if procs.is_main else False)
     started = time.monotonic()
     model.train()
-    for epoch in range(start_epoch, end_epoch):
-        t0 = time.monotonic()
-        # oe_resample=False reproduces the public code's never re-seeded samplers: one order, one OE subset.
-        sampling_gen = epoch_generator(cfg.seed, epoch if cfg.oe_resample else 0, "cpu")
-        aug_gen = epoch_generator(cfg.seed, epoch, device)
-        order = torch.randperm(len(train_images), generator=sampling_gen)[: steps * batch].to(device)
-        if needs_oe:
-            repeats = math.ceil(steps * oe_batch / len(oe_images))
-            oe_order = torch.cat([torch.randperm(len(oe_images), generator=sampling_gen) for _ in range(repeats)])
-            oe_order = oe_order[: steps * oe_batch].to(device)
-        alpha = alpha_at(epoch, cfg.alpha, cfg.warmup_epochs)
-        step_losses = []
-        for step in range(steps):
-            epoch_progress = epoch + step / steps if cfg.lr_schedule == "step" else epoch
-            lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier,
-                              cfg.lr_milestones if cfg.lr_schedule == "multistep" else None)
-            set_lr(optimizer, lr)
-            ids = order[step * batch:(step + 1) * batch]
-            x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
-            x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
-            loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
-                                           cfg.temperature, y_id, cfg.precision, None, procs)
-            step_losses.append(loss)
-        # One host sync per epoch, not per step; a bad step still gets named.
-        losses = torch.stack(step_losses).float().cpu()
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            last = f"the last good checkpoint ({out_dir / CHECKPOINT}, epoch {saved_epoch}) is kept" if saved_epoch \
-                else "no checkpoint had been written yet"
-            raise TrainingDiverged(
-                f"loss became {losses[bad[0, 0]].item()} at epoch {epoch + 1}, step {bad[0, 0].item() + 1} of {steps}; "
-                f"{last}. Lower the learning rate or alpha, or check the input data."
-            )
-        seconds = time.monotonic() - t0
-        row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
-        row.update({k: mean_feature_norm(model, v, cfg.image_size) for k, v in probes.items()})
-        row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds, steps=steps)
-        if cfg.aug_stats_every and ((epoch + 1) % cfg.aug_stats_every == 0 or epoch == 0):
-            for group in ("id", "ood"):
-                probe = probes[f"norm_{group}"]
-                stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size, seed=epoch)
-                row.update({f"{k}_{group}": v for k, v in stats.items()})
-        log.append(row)
-        row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
-        if procs.is_main:
-            write_text(out_dir / "log.csv", _log_text(log))
-        bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
-        if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
-            save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                              "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
-            saved_epoch = epoch + 1
+    with StopRequests() as stop:
+        for epoch in range(start_epoch, end_epoch):
+            t0 = time.monotonic()
+            # oe_resample=False reproduces the public code's never re-seeded samplers: one order, one OE subset.
+            sampling_gen = epoch_generator(cfg.seed, epoch if cfg.oe_resample else 0, "cpu")
+            aug_gen = epoch_generator(cfg.seed, epoch, device)
+            order = torch.randperm(len(train_images), generator=sampling_gen)[: steps * batch].to(device)
+            if needs_oe:
+                repeats = math.ceil(steps * oe_batch / len(oe_images))
+                oe_order = torch.cat([torch.randperm(len(oe_images), generator=sampling_gen) for _ in range(repeats)])
+                oe_order = oe_order[: steps * oe_batch].to(device)
+            alpha = alpha_at(epoch, cfg.alpha, cfg.warmup_epochs)
+            step_losses, first_step = [], 0
+            if within is not None:  # a run stopped within this epoch: its finished steps are not redone
+                first_step = within["step"]
+                aug_gen.set_state(within["aug_gen"])
+                step_losses = [torch.tensor(v, device=device) for v in within["losses"]]
+                t0 -= within["seconds"]
+                within = None
+            for step in range(first_step, steps):
+                epoch_progress = epoch + step / steps if cfg.lr_schedule == "step" else epoch
+                lr = scheduled_lr(cfg.lr, epoch_progress, cfg.epochs, cfg.lr_warmup_epochs, cfg.lr_warmup_multiplier,
+                                  cfg.lr_milestones if cfg.lr_schedule == "multistep" else None)
+                set_lr(optimizer, lr)
+                ids = order[step * batch:(step + 1) * batch]
+                x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
+                x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
+                loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
+                                               cfg.temperature, y_id, cfg.precision, None, procs)
+                step_losses.append(loss)
+                if step + 1 < steps and _should_stop(stop, procs, device, step):
+                    if procs.is_main:
+                        save_torch(out_dir / CHECKPOINT, {
+                            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "log": log,
+                            "config": cfg.to_dict(), "within": {
+                                "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
+                                "losses": [v.item() for v in step_losses], "seconds": time.monotonic() - t0}})
+                    raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} at epoch "
+                                     f"{epoch + 1}, step {step + 1} of {steps}; every finished step is in its checkpoint")
+            # One host sync per epoch, not per step; a bad step still gets named.
+            losses = torch.stack(step_losses).float().cpu()
+            bad = (~torch.isfinite(losses)).nonzero()
+            if len(bad):
+                last = f"the last good checkpoint ({out_dir / CHECKPOINT}, epoch {saved_epoch}) is kept" if saved_epoch \
+                    else "no checkpoint had been written yet"
+                raise TrainingDiverged(
+                    f"loss became {losses[bad[0, 0]].item()} at epoch {epoch + 1}, step {bad[0, 0].item() + 1} of {steps}; "
+                    f"{last}. Lower the learning rate or alpha, or check the input data."
+                )
+            seconds = time.monotonic() - t0
+            row = {"epoch": epoch + 1, "loss": losses.mean().item(), "lr": lr, "alpha": alpha}
+            row.update({k: mean_feature_norm(model, v, cfg.image_size) for k, v in probes.items()})
+            row.update(seconds=seconds, images_per_s=steps * n_inputs / seconds, steps=steps)
+            if cfg.aug_stats_every and ((epoch + 1) % cfg.aug_stats_every == 0 or epoch == 0):
+                for group in ("id", "ood"):
+                    probe = probes[f"norm_{group}"]
+                    stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size, seed=epoch)
+                    row.update({f"{k}_{group}": v for k, v in stats.items()})
+            log.append(row)
+            row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
+            if procs.is_main:
+                write_text(out_dir / "log.csv", _log_text(log))
+            bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
+            if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
+                save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                                  "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
+                saved_epoch = epoch + 1
+            if epoch + 1 < end_epoch and _should_stop(stop, procs, device, None):
+                if procs.is_main and saved_epoch != epoch + 1:
+                    save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                                      "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
+                raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} after epoch "
+                                 f"{epoch + 1}; every finished epoch is in its checkpoint")
+    if stop.received and procs.is_main:  # in the last epoch: trained and saved, the scoring is left to the next call
+        raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received)} after its last epoch; it is saved, and "
+                         "the next call scores it")
     bar.close()
     done = log[-1]["epoch"] if log else 0
     if procs.is_main:
