@@ -3,6 +3,7 @@
 #   snakemake --cores 8 table1                           Table I as the paper states it (GPU; data prepared on demand)
 # `snakemake --lint` asks for a conda environment per rule; every rule here runs the one installed project
 # (environment.yml / pip install -e .), and a per-rule environment would install torch once per rule.
+import signal
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -19,6 +20,13 @@ configfile: "config.yaml"
 # then the schema's own checks.
 check_config_keys(config, Path(workflow.basedir) / "schemas/config.schema.yaml")
 validate(config, "schemas/config.schema.yaml")
+
+
+# Inside a SLURM job the warning signal (--signal=USR1@N, profiles/slurm) reaches every process of the job step.
+# Snakemake's process there would die of it (SIGUSR1's default action) and the job with it, the training orphaned
+# mid-step (measured on SLURM 22.05): it ignores the signal, and the training process checkpoints and exits 75.
+if workflow.remote_exec:
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 include: "rules/common.smk"

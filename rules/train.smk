@@ -4,6 +4,25 @@
 from oecl_core.distributed import gpus_for, launcher
 
 
+def train_gpus(wildcards):
+    return gpus_for(wildcards.method, TRAIN_RESOURCES["gpu"])  # > 1 only for methods with multi-process training
+
+
+# The GPU model a site asks for (a profile's `default-resources: gpu_model`), only by jobs that get GPUs: given one,
+# the SLURM plugin submits a job with no GPU as --gpus=MODEL:0, whose job step then fails ("Step requested GRES but
+# job doesn't have GRES"). "" asks for no model.
+SITE_DEFAULTS = workflow.resource_settings.default_resources
+
+
+def train_gpu_model(wildcards, input, attempt):
+    model = SITE_DEFAULTS.get("gpu_model") if SITE_DEFAULTS is not None else None
+    if not train_gpus(wildcards) or model is None or model.name == "":
+        return ""
+    # evaluated as Snakemake evaluates a default resource (tests/test_pipeline.py checks both cases)
+    return model.evaluate(wildcards, input=input, attempt=attempt, threads=TRAIN_RESOURCES["threads"],
+                          rulename="train_run", async_run=workflow.async_run).value or ""
+
+
 rule train_run:
     input:
         prepared_inputs,
@@ -19,10 +38,16 @@ rule train_run:
         launcher=lambda wc, resources: launcher(int(resources.gpu)),  # torchrun, one process per GPU
     threads: TRAIN_RESOURCES["threads"]
     resources:
-        gpu=lambda wc: gpus_for(wc.method, TRAIN_RESOURCES["gpu"]),  # > 1 only for methods with multi-process training
+        gpu=train_gpus,
+        gpu_model=train_gpu_model,
         mem_mb=TRAIN_RESOURCES["mem_mb"],
         runtime=TRAIN_RESOURCES["runtime"],
+        attempt=lambda wc, attempt: attempt,  # for `run --attempt`: a retry resumes a stopped run, never a failed one
+    # A run stopped by a signal (a time limit, a preemption) exits 75 and the next attempt resumes it from its
+    # checkpoint: a run longer than a time limit finishes over several attempts (profiles/slurm sets the retries).
+    # exec: the training process is Snakemake's own child, no shell between them that a signal would kill first.
     shell:
-        "OECL_DATA={params.data_root} {params.launcher} -m oecl_core run --preset {wildcards.preset}"
+        "echo '== attempt {resources.attempt}' >> {log}; "
+        "OECL_DATA={params.data_root} exec {params.launcher} -m oecl_core run --preset {wildcards.preset}"
         " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
-        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} > {log} 2>&1"
+        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt} >> {log} 2>&1"

@@ -107,13 +107,25 @@ def test_every_table_and_figure_target_plans(tmp_path, preset):
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
 
 
-def test_slurm_profile_dry_run_shows_gpu_resources(tmp_path):
+def slurm_dry_run(*args):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table1", "--workflow-profile", str(REPO / "profiles/slurm")],
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table1", "--workflow-profile", str(REPO / "profiles/slurm"),
+                          *args], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
-    train_jobs = [line for line in out.stdout.splitlines() if "cpus_per_gpu" in line]
-    assert len(train_jobs) == 2050 and all("gpu=1" in line and "runtime=1440" in line for line in train_jobs)
+    return [line for line in out.stdout.splitlines() if "slurm_extra" in line]  # the training jobs' resources
+
+
+@pytest.mark.parametrize("preset, gpus, mem_mb, runtime", [("paper", 1, 32000, 1440), ("smoke", 0, 3000, 30)])
+def test_slurm_profile_asks_for_what_config_yaml_says_each_preset_needs(preset, gpus, mem_mb, runtime):
+    """config.yaml's train_resources are the one home of what a job needs; the profile adds the site's partition and
+    the warning signal. A site's GPU model is asked for only by jobs that get GPUs (--gpus=MODEL:0 fails on SLURM)."""
+    jobs = slurm_dry_run("--config", f"preset={preset}")
+    assert len(jobs) == (2050 if preset == "paper" else 50)
+    for line in jobs:
+        assert f"gpu={gpus}," in line and f"mem_mb={mem_mb}," in line and f"runtime={runtime}," in line, line
+        assert "slurm_partition=gpu" in line and "slurm_extra=--signal=USR1@180" in line and "gpu_model=," in line
+    site = slurm_dry_run("--default-resources", "slurm_partition=gpu", "gpu_model=h100", "--config", f"preset={preset}")
+    assert all(("gpu_model=h100" if gpus else "gpu_model=,") in line for line in site)
 
 
 @pytest.mark.parametrize("change, message", [
