@@ -19,7 +19,7 @@ import torch
 from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
 from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
 from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
-from .io import save_torch, write_json, write_text
+from .io import save_torch, write_text
 from .methods import METHODS
 
 # Every RunConfig setting is a command-line override of the preset (--epochs, --lr-milestones 100 150, ...), generated
@@ -112,30 +112,28 @@ def cmd_score(args) -> int:
     return 0
 
 
-FAILED = "failed.json"  # in a run folder: why the run's last attempt failed (not written when a signal stopped it)
-
-
 def cmd_run(args) -> int:
+    from . import retry
     from .runner import run_experiment
     from .train import RunStopped
 
-    failed = Path(args.out) / FAILED
-    if args.attempt > 1 and failed.exists():
-        # A retry is for a run stopped by its time limit or a preemption (exit 75); a failure would only repeat.
-        reason = json.loads(failed.read_text()).get("error", "?")
-        print(f"error: not retried: attempt {args.attempt - 1} of {args.out} failed ({reason}). Retries resume runs "
-              "stopped by a signal; fix the cause (see this run's log), then run the workflow again", file=sys.stderr)
+    refused = retry.refusal(args.out, args.attempt)
+    if refused:
+        print(f"error: not retried: {refused}", file=sys.stderr)
         return 1
-    failed.unlink(missing_ok=True)
     try:
         metrics = run_experiment(_config(args), args.out, stop_after_epoch=args.stop_after_epoch)
     except RunStopped:
+        retry.record_stop(args.out, args.attempt)
+        job = retry.requeue()
+        if job:
+            print(f"requeued SLURM job {job}: it resumes this run when it starts again", file=sys.stderr)
         raise
     except Exception as err:
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        write_json(failed, {"error": f"{type(err).__name__}: {err}", "attempt": args.attempt})
+        retry.record_failure(args.out, err, args.attempt)
         raise
     if metrics is not None:
+        retry.clear(args.out)
         print(json.dumps({"auroc": metrics["auroc"], "status": metrics["status"]}, indent=2))
     return 0
 
@@ -308,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_args(p)
         p.set_defaults(fn=fn)
     p.add_argument("--attempt", type=int, default=1,
-                   help="Snakemake's attempt number: after the first, a run whose last attempt failed is not repeated")
+                   help="Snakemake's attempt number: a retry resumes a run stopped by a signal, not one that failed or "
+                        "was cancelled (oecl_core/retry.py)")
     p = sub.add_parser("score", help="score a trained run's test set; writes metrics.json")
     p.add_argument("--run", required=True, help="run folder written by train")
     p.add_argument("--n-aug", type=int, default=None)

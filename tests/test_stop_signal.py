@@ -70,13 +70,14 @@ def test_the_command_line_exits_75_on_sigterm_and_the_same_command_resumes(tmp_p
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == STOPPED_EXIT, err
     assert "stopped by SIGTERM" in err and "run the same command again" in err
-    assert not (out / "metrics.json").exists() and not (out / "failed.json").exists()
+    assert not (out / "metrics.json").exists() and not (out / "failed.json").exists() and (out / "stopped.json").exists()
     epochs_logged = len(read_log(out / "log.csv"))
     state = torch.load(out / CHECKPOINT, weights_only=False)
     assert state["epoch"] >= epochs_logged  # no finished epoch lost
     again = subprocess.run(cmd + ["--attempt", "2"], cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr and json.loads((out / "metrics.json").read_text())["auroc"]
+    assert not (out / "stopped.json").exists()  # finished: no record of a stop is left
 
 
 def test_a_retry_after_a_real_failure_fails_at_once(tmp_path):

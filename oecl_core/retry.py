@@ -1,0 +1,78 @@
+"""What a training job does when it ends unfinished, and whether a retry resumes it.
+
+A run stopped by a signal (SLURM's warning signal before the time limit, a preemption) has checkpointed; inside a
+SLURM job it requeues its own job (`scontrol requeue`), which starts again under the same job id and resumes the run,
+so a run longer than a time limit finishes over several starts without a Snakemake retry. Where SLURM refuses (a job
+past its limit, a cancelled job, a site without requeue) the job ends with exit 75, and Snakemake's retries
+(profiles/slurm) take over: they are for stopped runs, never for a failure, which would only repeat, nor for a job
+its user cancelled.
+
+A run folder records why its last attempt ended, when it did not finish: failed.json (an error) or stopped.json (a
+signal, with the SLURM job it came in). Attempt 1 (a new workflow run) always goes ahead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .io import write_json
+
+FAILED = "failed.json"
+STOPPED = "stopped.json"
+
+
+def record_failure(out_dir, error: BaseException, attempt: int) -> None:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_json(Path(out_dir) / FAILED, {"error": f"{type(error).__name__}: {error}", "attempt": attempt})
+
+
+def record_stop(out_dir, attempt: int) -> None:
+    write_json(Path(out_dir) / STOPPED, {"slurm_job": os.environ.get("SLURM_JOB_ID"), "attempt": attempt})
+
+
+def requeue() -> str | None:
+    """Requeue this SLURM job (None where not in one, or where SLURM refuses); returns its id."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return job if done.returncode == 0 else None
+
+
+def clear(out_dir) -> None:
+    for name in (FAILED, STOPPED):
+        (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+def slurm_state(job_id: str) -> str | None:
+    """sacct's state of a SLURM job (e.g. "CANCELLED by 1000", "TIMEOUT"), or None where sacct cannot say."""
+    try:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return lines[-1] if out.returncode == 0 and lines else None
+
+
+def refusal(out_dir, attempt: int) -> str | None:
+    """Why this attempt must not resume the run (None: go ahead). Clears the records of attempt 1's predecessors."""
+    failed, stopped = Path(out_dir) / FAILED, Path(out_dir) / STOPPED
+    if attempt <= 1:
+        clear(out_dir)
+        return None
+    if failed.exists():
+        reason = json.loads(failed.read_text()).get("error", "?")
+        return f"attempt {attempt - 1} failed ({reason}); fix the cause (see this run's log), then run the workflow again"
+    if stopped.exists():
+        job = json.loads(stopped.read_text()).get("slurm_job")
+        state = slurm_state(job) if job else None
+        if state and state.startswith("CANCELLED") and "by" in state:
+            return (f"attempt {attempt - 1} (SLURM job {job}) was cancelled ({state}); its checkpoint is kept, and "
+                    "running the workflow again resumes it")
+    return None
