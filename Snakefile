@@ -1,6 +1,7 @@
 # OECL reproduction pipeline: config -> data preparation -> one training job per run -> tables and figures.
 #   snakemake --cores 2 table1 --config preset=smoke     Table I on the embedded digits benchmark (CPU, minutes)
 #   snakemake --cores 8 table1                           Table I as the paper states it (GPU; data prepared on demand)
+#   snakemake table1 --report report.zip --config preset=smoke   then Snakemake's report of it (captions: report/)
 # `snakemake --lint` asks for a conda environment per rule; every rule here runs the one installed project
 # (environment.yml / pip install -e .), and a per-rule environment would install torch once per rule.
 import signal
@@ -14,6 +15,11 @@ min_version("9.20")
 
 
 configfile: "config.yaml"
+
+
+# Snakemake's own report (snakemake --report report.zip): this description, and the tables, figures, ledger and
+# report page marked report(...) in rules/, with their captions in report/.
+report: "report/workflow.rst"
 
 
 # A misspelt key (seed: for seeds:) must stop the workflow, not drop a setting: named with the valid keys first,

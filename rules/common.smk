@@ -29,3 +29,9 @@ def prepared_inputs(wildcards):
     """Manifests of the prepared data sets a run reads (experiments.run_inputs: its own, its OE and anomaly sets)."""
     run = Run(wildcards.benchmark, wildcards.dataset, wildcards.method, int(wildcards.cls), int(wildcards.seed))
     return [f"{DATA_ROOT}/{name}/manifest.json" for name in run_inputs(wildcards.preset, run).to_prepare]
+
+
+def table_report(path, kind):
+    """A table file (kind: Markdown, LaTeX, ...) as an item of Snakemake's report, under Tables / tableN."""
+    return report(path, caption="../report/table.rst", category="Tables", subcategory="{name}",
+                  labels={"table": "{name}", "file": kind})

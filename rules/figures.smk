@@ -6,7 +6,8 @@ rule figure:
         lambda wc: metrics_files([r for rs in FIGURE_RUNS[wc.name].values() for r in rs]),
     output:
         pdf="results/{preset}/figures/{name}.pdf",
-        png="results/{preset}/figures/{name}.png",
+        png=report("results/{preset}/figures/{name}.png", caption="../report/figure.rst", category="Figures",
+                   subcategory="{name}", labels={"figure": "{name}"}),
     log:
         "results/{preset}/logs/figures/{name}.log",
     params:

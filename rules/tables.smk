@@ -5,10 +5,11 @@ rule table:
     input:
         lambda wc: metrics_files(TABLE_RUNS[wc.name]),
     output:
-        tex="results/{preset}/tables/{name}.tex",
-        md="results/{preset}/tables/{name}.md",
-        csv="results/{preset}/tables/{name}.csv",
-        runs="results/{preset}/tables/{name}_runs.csv",
+        # each file an item of Snakemake's report (snakemake --report), under Tables / tableN
+        tex=table_report("results/{preset}/tables/{name}.tex", "LaTeX"),
+        md=table_report("results/{preset}/tables/{name}.md", "Markdown"),
+        csv=table_report("results/{preset}/tables/{name}.csv", "CSV"),
+        runs=table_report("results/{preset}/tables/{name}_runs.csv", "runs (CSV)"),
     log:
         "results/{preset}/logs/tables/{name}.log",
     params:

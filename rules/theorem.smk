@@ -5,8 +5,10 @@
 rule theorem_check:
     output:
         pdf="results/{preset}/figures/theorem31.pdf",
-        png="results/{preset}/figures/theorem31.png",
-        csv="results/{preset}/figures/theorem31.csv",
+        png=report("results/{preset}/figures/theorem31.png", caption="../report/theorem.rst", category="Theorem III.1",
+                   labels={"file": "figure"}),
+        csv=report("results/{preset}/figures/theorem31.csv", caption="../report/theorem.rst", category="Theorem III.1",
+                   labels={"file": "check rows (CSV)"}),
     log:
         "results/{preset}/logs/figures/theorem31.log",
     localrule: True

@@ -1,9 +1,11 @@
 """The Snakemake pipeline: planning (dry runs), configuration errors, a real tiny run, resume, and no-op reruns."""
 import collections
+import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -173,6 +175,64 @@ def test_tiny_table_runs_resumes_and_reruns_as_a_no_op(tmp_path):
     assert "digits" in md and "OECL" in md
     again = snakemake(tmp_path, "table1", config=config)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def _report_data(html: str, name: str) -> dict:
+    """One of the JSON objects a Snakemake report page holds: `results` (result path -> name, caption (HTML),
+    labels, job properties, data URI) or `categories` (category -> subcategory -> result paths)."""
+    return json.loads(re.search(rf"var {name} = (\{{.*\}});\n", html).group(1))
+
+
+def test_snakemake_report_holds_tables_figures_ledger_and_report_page_with_captions(tmp_path):
+    # the smallest `report` target: one run (one class of TINY) drawn in one table and one figure, no other figure
+    bench = TINY["rows"][0]["benchmark"]
+    table = {**TINY, "caption": "A tiny Table I", "rows": [{**TINY["rows"][0], "classes": [0]}]}
+    figure = {"kind": "norms", "dataset": "digits", "method": "oecl", "cls": 0, "benchmark": bench, "seeds": [0]}
+    config = repo_config(preset="smoke", tables={"table1": table}, figures={"fig1": figure})
+    out = snakemake(tmp_path, "report", config=config)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.count("localrule train_run:") == 1  # the figure's run is the table's
+    made = snakemake(tmp_path, "report", "--report", str(tmp_path / "report.zip"), config=config)
+    assert made.returncode == 0, made.stderr[-3000:]
+
+    # Snakemake 9's archive: report/report.html, and each item under report/data/raw/<id>/<file name>
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = archive.namelist()
+        html = archive.read("report/report.html").decode()
+        files = {Path(n).name: archive.read(n) for n in names if n.startswith("report/data/raw/")}
+    expected = {"table1.md", "table1.tex", "table1.csv", "table1_runs.csv", "fig1.png", "theorem31.png",
+                "theorem31.csv", "report.md", "ledger.csv"}
+    assert set(files) == expected, names
+    results = tmp_path / "results/smoke"
+    assert files["table1.md"] == (results / "tables/table1.md").read_bytes()
+    assert files["report.md"] == (results / "report.md").read_bytes()
+    assert files["ledger.csv"] == (REPO / "results/verified/ledger.csv").read_bytes()
+    assert files["fig1.png"].startswith(b"\x89PNG")
+
+    items = _report_data(html, "results")
+    assert set(items) == {f"results/smoke/{path}" for path in (
+        "tables/table1.md", "tables/table1.tex", "tables/table1.csv", "tables/table1_runs.csv", "figures/fig1.png",
+        "figures/theorem31.png", "figures/theorem31.csv", "report.md", "verified/ledger.csv")}
+    caption = {Path(path).name: item["caption"] for path, item in items.items()}
+    assert all(caption.values()), [name for name, text in caption.items() if not text]
+    assert "A tiny Table I" in caption["table1.md"] and "its 1 run:" in caption["table1.md"]
+    assert items["results/smoke/tables/table1.md"]["labels"] == {"table": "table1", "file": "Markdown"}
+    assert "fig1" in caption["fig1.png"] and "norms" in caption["fig1.png"]
+    assert "Monte Carlo" in caption["theorem31.png"]
+    assert "results/verified/ledger.csv" in caption["ledger.csv"]
+    assert "report.md" in caption["report.md"]
+    assert "System Message" not in html  # every caption is valid reStructuredText
+    categories = _report_data(html, "categories")
+    assert set(categories) == {"Tables", "Figures", "Theorem III.1", "Report page", "Verified at paper scale"}
+    assert set(categories["Tables"]) == {"table1"} and set(categories["Figures"]) == {"fig1"}
+    assert "OECL reproduction (preset" in html  # the workflow's description (report/workflow.rst)
+
+    # the self-contained page holds the same items, each embedded as a data URI
+    page = snakemake(tmp_path, "report", "--report", str(tmp_path / "report.html"), config=config)
+    assert page.returncode == 0, page.stderr[-3000:]
+    embedded = _report_data((tmp_path / "report.html").read_text(), "results")
+    assert set(embedded) == set(items)
+    assert all(item["data_uri"].startswith("data:") for item in embedded.values())
 
 
 def _processes_in(folder: Path) -> list[int]:
