@@ -123,9 +123,9 @@ def cmd_run(args) -> int:
         return 1
     try:
         metrics = run_experiment(_config(args), args.out, stop_after_epoch=args.stop_after_epoch)
-    except RunStopped:
+    except RunStopped as stopped:
         retry.record_stop(args.out, args.attempt)
-        job = retry.requeue()
+        job = retry.requeue() if stopped.warned else None
         if job:
             print(f"requeued SLURM job {job}: it resumes this run when it starts again", file=sys.stderr)
         raise

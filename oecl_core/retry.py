@@ -1,14 +1,14 @@
-"""What a training job does when it ends unfinished, and whether a retry resumes it.
+"""What a training job does when a signal stops its run, and whether a retry resumes it.
 
-A run stopped by a signal (SLURM's warning signal before the time limit, a preemption) has checkpointed; inside a
-SLURM job it requeues its own job (`scontrol requeue`), which starts again under the same job id and resumes the run,
-so a run longer than a time limit finishes over several starts without a Snakemake retry. Where SLURM refuses (a job
-past its limit, a cancelled job, a site without requeue) the job ends with exit 75, and Snakemake's retries
-(profiles/slurm) take over: they are for stopped runs, never for a failure, which would only repeat, nor for a job
-its user cancelled.
+The run has checkpointed every finished step (oecl_core/train.py). On SLURM's warning signal alone (SIGUSR1, which
+the job asked for ahead of its time limit) it requeues its own job (`scontrol requeue`): the job starts again under
+the same id, after SLURM's requeue delay, and resumes the run. SIGTERM may be the time limit, a preemption or a
+person's `scancel`, so then the job just ends (exit 75) and Snakemake's retries (profiles/slurm) decide: a retry
+resumes a run stopped by a time limit or a preemption, never one its user cancelled, nor one that failed, which would
+only fail again.
 
-A run folder records why its last attempt ended, when it did not finish: failed.json (an error) or stopped.json (a
-signal, with the SLURM job it came in). Attempt 1 (a new workflow run) always goes ahead.
+A run folder records why its last attempt ended unfinished: failed.json (an error) or stopped.json (a signal, with
+the SLURM job it came in). Attempt 1 (a new workflow run) always goes ahead.
 """
 from __future__ import annotations
 

@@ -69,7 +69,12 @@ class TrainingDiverged(RuntimeError):
 
 
 class RunStopped(Exception):
-    """A signal stopped the run; its checkpoint holds every finished step, and the same command resumes it."""
+    """A signal stopped the run; its checkpoint holds every finished step, and the same command resumes it.
+    warned: only SIGUSR1 came, the warning a job asks for before its time limit (SIGTERM may be a person's scancel)."""
+
+    def __init__(self, message: str, signals: list[str]):
+        super().__init__(message)
+        self.warned = bool(signals) and set(signals) == {"SIGUSR1"}
 
 
 class StopRequests:
@@ -86,7 +91,9 @@ class StopRequests:
         return self
 
     def _note(self, signum, frame):
-        self.received.append(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if name not in self.received:
+            self.received.append(name)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -406,7 +413,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                                 "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
                                 "losses": [v.item() for v in step_losses], "seconds": time.monotonic() - t0}})
                     raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} at epoch "
-                                     f"{epoch + 1}, step {step + 1} of {steps}; every finished step is in its checkpoint")
+                                     f"{epoch + 1}, step {step + 1} of {steps}; every finished step is in its "
+                                     "checkpoint", stop.received)
             # One host sync per epoch, not per step; a bad step still gets named.
             losses = torch.stack(step_losses).float().cpu()
             bad = (~torch.isfinite(losses)).nonzero()
@@ -440,10 +448,10 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                     save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                                       "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
                 raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} after epoch "
-                                 f"{epoch + 1}; every finished epoch is in its checkpoint")
+                                 f"{epoch + 1}; every finished epoch is in its checkpoint", stop.received)
     if stop.received and procs.is_main:  # in the last epoch: trained and saved, the scoring is left to the next call
         raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received)} after its last epoch; it is saved, and "
-                         "the next call scores it")
+                         "the next call scores it", stop.received)
     bar.close()
     done = log[-1]["epoch"] if log else 0
     if procs.is_main:

@@ -43,11 +43,11 @@ rule train_run:
         mem_mb=TRAIN_RESOURCES["mem_mb"],
         runtime=TRAIN_RESOURCES["runtime"],
         attempt=lambda wc, attempt: attempt,  # for `run --attempt`: a retry resumes a stopped run, never a failed one
-    # A run stopped by a signal (a time limit, a preemption) exits 75 and the next attempt resumes it from its
-    # checkpoint: a run longer than a time limit finishes over several attempts (profiles/slurm sets the retries).
+    # A run stopped by a signal checkpoints; on SLURM's warning signal it requeues its job, and on SIGTERM (a time
+    # limit, a preemption) it exits 75 and the next attempt resumes it (profiles/slurm sets the retries;
+    # oecl_core/retry.py). Snakemake empties the log at each start: it holds the last start's.
     # exec: the training process is Snakemake's own child, no shell between them that a signal would kill first.
     shell:
-        "echo '== attempt {resources.attempt}' >> {log}; "
         "OECL_DATA={params.data_root} exec {params.launcher} -m oecl_core run --preset {wildcards.preset}"
         " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
-        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt} >> {log} 2>&1"
+        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt} > {log} 2>&1"
