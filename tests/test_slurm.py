@@ -2,19 +2,19 @@
 Skipped where sbatch is absent. Each test submits real jobs, so each takes minutes: the plugin first checks job
 states 40 s after submitting, then every 10 s more."""
 import re
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 import torch
-import yaml
 
+from oecl_core.train import read_log
+
+from slurm_cluster import requires_slurm, wait_idle
 from test_pipeline import REPO, TINY, repo_config, snakemake, snakemake_command
 
-pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None or shutil.which("sinfo") is None,
-                                reason="no SLURM here (sudo bash tools/slurm/cluster.sh up starts one)")
+pytestmark = requires_slurm
 PROFILE = ["--workflow-profile", str(REPO / "profiles/slurm")]
 
 
@@ -32,6 +32,7 @@ def sacct_states(workdir) -> list[str]:
 
 
 def test_a_small_table_through_the_slurm_profile_equals_the_local_run(tmp_path):
+    wait_idle(120)
     config = repo_config(preset="smoke", tables={"table1": TINY})
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     local.mkdir(), cluster.mkdir()
@@ -45,8 +46,8 @@ def test_a_small_table_through_the_slurm_profile_equals_the_local_run(tmp_path):
     assert (cluster / table).read_text() == (local / table).read_text()
 
 
-# One OECL run of about 2 minutes' training on this machine's CPUs, under a 1-minute time limit.
-LONG = "one_vs_rest~epochs=600~n_aug=2~width=0.0625"
+# One OECL run of about 2 minutes' training on this machine's CPUs.
+LONG = "one_vs_rest~epochs=300~n_aug=2~width=0.0625"
 LONG_RUN = f"results/smoke/runs/{LONG}/digits/oecl/0/seed0"
 
 
@@ -58,21 +59,23 @@ def long_table(runtime):
 
 
 def test_a_run_longer_than_its_time_limit_finishes_over_several_jobs_with_the_weights_of_one(tmp_path):
+    """A 1-minute time limit: SLURM's SIGTERM at the limit stops the run (TIMEOUT), and the retries resume it. No
+    warning signal here: SLURM may send it up to a minute early, so under a 1-minute limit it would come while
+    Snakemake starts, before anything can catch it (docs/slurm.md)."""
+    wait_idle(120)
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     local.mkdir(), cluster.mkdir()
     assert snakemake(local, "table1", config=long_table(30)).returncode == 0
-    # The warning signal 30 s before the 1-minute limit (the profile's 180 s would come at once).
     started = time.monotonic()
-    out = subprocess.run(on_cluster(cluster, "--set-resources", "train_run:slurm_extra='--signal=USR1@30'",
-                                    config=long_table(1)), capture_output=True, text=True, cwd=REPO, timeout=1800)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = subprocess.run(on_cluster(cluster, "--set-resources", "train_run:slurm_extra=''", config=long_table(1)),
+                         capture_output=True, text=True, cwd=REPO, timeout=1800)
     states = sacct_states(cluster)
     print(f"{time.monotonic() - started:.0f} s; sacct states of the run's jobs: {states}")
-    assert len(states) >= 2 and states[-1] == "COMPLETED"
-    assert all(s in ("REQUEUED", "FAILED", "TIMEOUT") for s in states[:-1]), states
-    log = (cluster / f"results/smoke/logs/train/{LONG}/digits/oecl/0/seed0.log").read_text()
-    assert "stopped by SIGUSR1" in log or "stopped by SIGTERM" in log
-    assert len(re.findall(r"resuming .* from its checkpoint", log)) == len(states) - 1
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(states) >= 2 and states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"}, states
+    # every epoch trained once: the per-epoch losses of the 3 jobs are those of the uninterrupted run
+    assert [r["loss"] for r in read_log(cluster / LONG_RUN / "log.csv")] == \
+           [r["loss"] for r in read_log(local / LONG_RUN / "log.csv")]
     a = torch.load(local / LONG_RUN / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(cluster / LONG_RUN / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -81,6 +84,7 @@ def test_a_run_longer_than_its_time_limit_finishes_over_several_jobs_with_the_we
 
 
 def test_a_job_cancelled_with_scancel_stops_the_workflow_and_the_rerun_resumes(tmp_path):
+    wait_idle(120)
     config = long_table(30)
     driver = subprocess.Popen(on_cluster(tmp_path, config=config), cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
