@@ -30,7 +30,7 @@ validate(config, "schemas/config.schema.yaml")
 
 # Inside a SLURM job the warning signal (--signal=USR1@N, profiles/slurm) reaches every process of the job step.
 # Snakemake's process there would die of it (SIGUSR1's default action) and the job with it, the training orphaned
-# mid-step (measured on SLURM 22.05): it ignores the signal, and the training process checkpoints and exits 75.
+# mid-step (measured on SLURM 22.05): it ignores the signal, and the training process checkpoints and requeues the job.
 if workflow.remote_exec:
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 

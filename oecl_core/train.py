@@ -54,10 +54,10 @@ RESUMABLE_CHANGES = {"device", "checkpoint_every", "compile", "cuda_graphs", "sc
 SETTING_DEFAULTS = RunConfig().to_dict()
 
 
-# SLURM sends SIGTERM at a job's time limit and on preemption (then SIGKILL after KillWait, 30 s by default), and
-# SIGUSR1 where the job asked for a warning signal (--signal=USR1@N, profiles/slurm): either ends the current step,
-# writes a checkpoint and ends the run with RunStopped. The command line exits with STOPPED_EXIT, which the Snakemake
-# rule's retries resume from that checkpoint.
+# SLURM sends SIGTERM at a job's time limit, on preemption and on scancel (then SIGKILL after KillWait, 30 s by
+# default), and SIGUSR1 where the job asked for a warning signal (--signal=USR1@N, profiles/slurm): either ends the
+# current step, writes a checkpoint and ends the run with RunStopped. The command line then requeues the SLURM job
+# (warning signal) or exits with STOPPED_EXIT for a retry (oecl_core/retry.py); both resume from that checkpoint.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 STOPPED_EXIT = 75  # EX_TEMPFAIL (sysexits.h): stopped, not failed; run the same command again to resume
 # With several processes the ranks agree to stop at the same step: every STOP_CHECK_STEPS steps (a host sync each).
@@ -78,7 +78,8 @@ class RunStopped(Exception):
 
 
 class StopRequests:
-    """Counts STOP_SIGNALS received while training (handlers only in the main thread; the previous ones restored)."""
+    """Records the STOP_SIGNALS received while training (handlers only in the main thread; the previous ones are
+    restored on exit)."""
 
     def __init__(self):
         self.received: list[str] = []
