@@ -68,7 +68,8 @@ def refusal(out_dir, attempt: int) -> str | None:
         return None
     if failed.exists():
         reason = json.loads(failed.read_text()).get("error", "?")
-        return f"attempt {attempt - 1} failed ({reason}); fix the cause (see this run's log), then run the workflow again"
+        return (f"attempt {attempt - 1} failed ({reason}); fix the cause (see this run's log), then run the workflow "
+                "again")
     if stopped.exists():
         job = json.loads(stopped.read_text()).get("slurm_job")
         state = slurm_state(job) if job else None

@@ -409,7 +409,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 if step + 1 < steps and _should_stop(stop, procs, device, step):
                     if procs.is_main:
                         save_torch(out_dir / CHECKPOINT, {
-                            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "log": log,
+                            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "log": log,
                             "config": cfg.to_dict(), "within": {
                                 "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
                                 "losses": [v.item() for v in step_losses], "seconds": time.monotonic() - t0}})
@@ -420,10 +421,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             losses = torch.stack(step_losses).float().cpu()
             bad = (~torch.isfinite(losses)).nonzero()
             if len(bad):
-                last = f"the last good checkpoint ({out_dir / CHECKPOINT}, epoch {saved_epoch}) is kept" if saved_epoch \
-                    else "no checkpoint had been written yet"
+                last = (f"the last good checkpoint ({out_dir / CHECKPOINT}, epoch {saved_epoch}) is kept"
+                        if saved_epoch else "no checkpoint had been written yet")
                 raise TrainingDiverged(
-                    f"loss became {losses[bad[0, 0]].item()} at epoch {epoch + 1}, step {bad[0, 0].item() + 1} of {steps}; "
+                    f"loss became {losses[bad[0, 0]].item()} at epoch {epoch + 1}, "
+                    f"step {bad[0, 0].item() + 1} of {steps}; "
                     f"{last}. Lower the learning rate or alpha, or check the input data."
                 )
             seconds = time.monotonic() - t0
@@ -433,13 +435,15 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             if cfg.aug_stats_every and ((epoch + 1) % cfg.aug_stats_every == 0 or epoch == 0):
                 for group in ("id", "ood"):
                     probe = probes[f"norm_{group}"]
-                    stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size, seed=epoch)
+                    stats = augmentation_stats(model, None if probe is None else probe[:64], augment, cfg.image_size,
+                                               seed=epoch)
                     row.update({f"{k}_{group}": v for k, v in stats.items()})
             log.append(row)
             row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
             if procs.is_main:
                 write_text(out_dir / "log.csv", _log_text(log))
-            bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} |f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
+            bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} "
+                                  f"|f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
             if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
                 save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                                   "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})

@@ -3,7 +3,6 @@ Skipped where sbatch is absent. Each test submits real jobs, so each takes minut
 states 40 s after submitting, then every 10 s more."""
 import re
 import subprocess
-import sys
 import time
 
 import pytest

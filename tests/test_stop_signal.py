@@ -60,7 +60,8 @@ def test_a_signalled_run_resumes_to_the_weights_of_an_unstopped_run(tmp_path, mo
 def test_the_command_line_exits_75_on_sigterm_and_the_same_command_resumes(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "oecl_core", "run", "--preset", "smoke", "--dataset", "digits", "--cls", "0",
-           "--method", "oecl", "--epochs", "40", "--width", "0.0625", "--n-aug", "2", "--device", "cpu", "--out", str(out)]
+           "--method", "oecl", "--epochs", "40", "--width", "0.0625", "--n-aug", "2", "--device", "cpu",
+           "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "log.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -70,7 +71,8 @@ def test_the_command_line_exits_75_on_sigterm_and_the_same_command_resumes(tmp_p
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == STOPPED_EXIT, err
     assert "stopped by SIGTERM" in err and "run the same command again" in err
-    assert not (out / "metrics.json").exists() and not (out / "failed.json").exists() and (out / "stopped.json").exists()
+    assert not (out / "metrics.json").exists() and not (out / "failed.json").exists()
+    assert (out / "stopped.json").exists()
     epochs_logged = len(read_log(out / "log.csv"))
     state = torch.load(out / CHECKPOINT, weights_only=False)
     assert state["epoch"] >= epochs_logged  # no finished epoch lost
@@ -85,8 +87,8 @@ def test_a_retry_after_a_real_failure_fails_at_once(tmp_path):
     cmd = [sys.executable, "-m", "oecl_core", "run", "--preset", "smoke", "--dataset", "digits", "--cls", "0",
            "--method", "oecl", "--epochs", "2", "--width", "0.0625", "--device", "cpu", "--out", str(out)]
     env = {**os.environ, "OECL_DATA": str(tmp_path / "no-data")}
-    bad = subprocess.run(cmd + ["--oe", "folder:" + str(tmp_path / "missing")], cwd=REPO, capture_output=True, text=True,
-                         env=env)
+    bad = subprocess.run(cmd + ["--oe", "folder:" + str(tmp_path / "missing")], cwd=REPO, capture_output=True,
+                         text=True, env=env)
     assert bad.returncode == 2 and (out / "failed.json").exists(), bad.stderr
     retry = subprocess.run(cmd + ["--oe", "folder:" + str(tmp_path / "missing"), "--attempt", "2"], cwd=REPO,
                            capture_output=True, text=True, env=env)
