@@ -24,7 +24,8 @@ STOPPED = "stopped.json"
 
 
 def record_failure(out_dir, error: BaseException, attempt: int) -> None:
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if not Path(out_dir).is_dir():  # refused before any work (bad settings): nothing to record, nothing to resume
+        return
     write_json(Path(out_dir) / FAILED, {"error": f"{type(error).__name__}: {error}", "attempt": attempt})
 
 

@@ -87,6 +87,7 @@ def test_a_retry_after_a_real_failure_fails_at_once(tmp_path):
     cmd = [sys.executable, "-m", "oecl_core", "run", "--preset", "smoke", "--dataset", "digits", "--cls", "0",
            "--method", "oecl", "--epochs", "2", "--width", "0.0625", "--device", "cpu", "--out", str(out)]
     env = {**os.environ, "OECL_DATA": str(tmp_path / "no-data")}
+    out.mkdir()  # the run folder of an earlier attempt (a failure before any work, e.g. a bad setting, writes none)
     bad = subprocess.run(cmd + ["--oe", "folder:" + str(tmp_path / "missing")], cwd=REPO, capture_output=True,
                          text=True, env=env)
     assert bad.returncode == 2 and (out / "failed.json").exists(), bad.stderr
