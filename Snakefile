@@ -2,8 +2,7 @@
 #   snakemake --cores 2 table1 --config preset=smoke     Table I on the embedded digits benchmark (CPU, minutes)
 #   snakemake --cores 8 table1                           Table I as the paper states it (GPU; data prepared on demand)
 #   snakemake table1 --report report.zip --config preset=smoke   then Snakemake's report of it (captions: report/)
-# `snakemake --lint` asks for a conda environment per rule; every rule here runs the one installed project
-# (environment.yml / pip install -e .), and a per-rule environment would install torch once per rule.
+# Every rule names the one environment file (environment.yml), so `--use-conda` builds one environment for all.
 import signal
 from pathlib import Path
 

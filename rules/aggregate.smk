@@ -10,6 +10,8 @@ rule aggregate_runs:
     log:
         "results/{preset}/logs/aggregate.log",
     localrule: True
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/aggregate.py"
 

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
 from oecl_core.config import PRESETS
+from oecl_core.distributed import gpus_for, launcher
 from oecl_core.experiments import RUN_FOLDER, RUNS_ROOT, Run, figure_runs, run_inputs, table_runs
 
 PRESET = config["preset"]
@@ -35,3 +36,25 @@ def table_report(path, kind):
     """A table file (kind: Markdown, LaTeX, ...) as an item of Snakemake's report, under Tables / tableN."""
     return report(path, caption="../report/table.rst", category="Tables", subcategory="{name}",
                   labels={"table": "{name}", "file": kind})
+
+
+# Training jobs' resources (rules/train.smk).
+
+
+def train_gpus(wildcards):
+    return gpus_for(wildcards.method, TRAIN_RESOURCES["gpu"])  # > 1 only for methods with multi-process training
+
+
+# The GPU model a site asks for (a profile's `default-resources: gpu_model`), only by jobs that get GPUs: given one,
+# the SLURM plugin submits a job with no GPU as --gpus=MODEL:0, whose job step then fails ("Step requested GRES but
+# job doesn't have GRES"). "" asks for no model.
+SITE_DEFAULTS = workflow.resource_settings.default_resources
+
+
+def train_gpu_model(wildcards, input, attempt):
+    model = SITE_DEFAULTS.get("gpu_model") if SITE_DEFAULTS is not None else None
+    if not train_gpus(wildcards) or model is None or model.name == "":
+        return ""
+    # evaluated as Snakemake evaluates a default resource (tests/test_pipeline.py checks both cases)
+    return model.evaluate(wildcards, input=input, attempt=attempt, threads=TRAIN_RESOURCES["threads"],
+                          rulename="train_run", async_run=workflow.async_run).value or ""

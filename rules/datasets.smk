@@ -10,5 +10,7 @@ rule prepare_dataset:
         root=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
     localrule: True
     retries: 2
+    conda:
+        "../environment.yml"
     shell:
         "OECL_DATA={params.root} python -m oecl_core data prepare {wildcards.name} > {log} 2>&1"

@@ -16,6 +16,8 @@ rule figure:
     wildcard_constraints:
         name="fig[1-8]",
     localrule: True
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/figure.py"
 

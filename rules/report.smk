@@ -32,6 +32,8 @@ rule write_report:
     log:
         "results/{preset}/logs/report.log",
     localrule: True
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/report.py"
 

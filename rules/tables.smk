@@ -17,6 +17,8 @@ rule table:
     wildcard_constraints:
         name="table[1-9]",
     localrule: True
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/table.py"
 

@@ -12,6 +12,8 @@ rule theorem_check:
     log:
         "results/{preset}/logs/figures/theorem31.log",
     localrule: True
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/theorem.py"
 
