@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from .config import IDENTITY_FIELDS, SETTING_TYPES, RunConfig, parse_setting, resolve_config
+from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, parse_setting, resolve_config
 from .data import BENCHMARKS, get_dataset
 from .data.benchmarks import PER_CLASS, oe_pool_empty
 from .data.registry import BENCHMARK_OE, is_prepared_set
@@ -141,6 +141,15 @@ def table_for_preset(table: dict, preset: str) -> dict:
     merged = {k: v for k, v in table.items() if k not in ("smoke", "paper", "official")}
     merged.update(table.get(preset, {}) or {})
     return merged
+
+
+def rows_of_datasets(table: dict, datasets: list[str]) -> dict:
+    """A table cut to the rows of `datasets` (in its body and in every per-preset block): config.yaml's `datasets:`,
+    e.g. Table I's CIFAR-10 row alone as a first real run."""
+    def cut(block: dict) -> dict:
+        return {**block, "rows": [r for r in block["rows"] if r["dataset"] in datasets]} if "rows" in block else block
+
+    return {k: cut(v) if k in PRESETS else v for k, v in cut(table).items()}
 
 
 # `run: paper_ran` on a column: measured in the rows where the paper ran the method itself (and in rows the paper

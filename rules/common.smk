@@ -1,7 +1,8 @@
 # Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
 from oecl_core.config import PRESETS
 from oecl_core.distributed import gpus_for, launcher
-from oecl_core.experiments import RUN_FOLDER, RUNS_ROOT, Run, figure_runs, run_inputs, table_runs
+from oecl_core.data import get_dataset
+from oecl_core.experiments import RUN_FOLDER, RUNS_ROOT, Run, figure_runs, rows_of_datasets, run_inputs, table_runs
 
 PRESET = config["preset"]
 if PRESET not in PRESETS:
@@ -9,6 +10,13 @@ if PRESET not in PRESETS:
 DATA_ROOT = config["data_root"]
 TRAIN_RESOURCES = config["train_resources"][PRESET]
 TABLES = config["tables"]
+if config.get("datasets"):  # only these data sets' rows, e.g. --config 'datasets=[cifar10]'
+    for _dataset in config["datasets"]:
+        try:
+            get_dataset(_dataset)
+        except ValueError as error:
+            raise ValueError(f"config: datasets: {error}") from None
+    TABLES = {name: rows_of_datasets(table, config["datasets"]) for name, table in TABLES.items()}
 FIGURES = config["figures"]
 
 # Expanded and checked here, before any job runs: a bad data set, method, class or seed list stops Snakemake.

@@ -351,3 +351,17 @@ def test_columns_of_one_method_with_different_scores_stay_apart():
     assert [c["label"] for c in columns] == ["s_mu", "s_l2"]
     assert [c["ours"] for c in rows[0]["cells"]] == ["98.8 ± 0.5", "96.8 ± 0.5"]
     assert list(cells["paper_value"]) == [97.8, 96.4]  # the paper's Table V, CIFAR-10 unimodal
+
+
+def test_datasets_setting_keeps_only_those_rows_of_a_table_as_a_cheap_first_target(tmp_path):
+    """`--config 'datasets=[cifar10]'`: Table I's CIFAR-10 row alone (its 4 measured columns x 10 classes x 5 seeds)
+    and the data it reads; an unknown name stops the workflow and lists the valid ones."""
+    whole = planned_runs((out := snakemake(tmp_path, "-n", "table1")).stdout + out.stderr)
+    out = snakemake(tmp_path, "-n", "table1", config=repo_config(datasets=["cifar10"]))
+    assert out.returncode == 0, out.stderr + out.stdout
+    runs = planned_runs(out.stdout + out.stderr)
+    assert runs == collections.Counter({key: n for key, n in whole.items() if key[0] == "cifar10"})
+    assert sum(runs.values()) == 200
+    assert planned_preparations(out.stdout + out.stderr) == {"cifar10", "tiny300k"}
+    out = snakemake(tmp_path, "-n", "table1", config=repo_config(datasets=["cifar1"]))
+    assert out.returncode != 0 and "config: datasets: unknown data set 'cifar1'" in out.stdout + out.stderr
