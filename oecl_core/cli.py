@@ -16,9 +16,10 @@ from typing import get_args, get_origin
 
 import torch
 
-from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
-from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
+from .config import DATASET_OE, IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
+from .data import BENCHMARKS, DATASETS, Split
 from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
+from .data.registry import oe_choices_text
 from .io import save_torch, write_text
 from .methods import METHODS
 
@@ -45,6 +46,13 @@ OVERRIDE_HELP = {
     "cuda_graphs": "CUDA graphs for the training steps (torch.compile mode reduce-overhead; CUDA only)",
     "score_batch_views": "views per forward pass when scoring",
 }
+
+
+# Every OE name the registry accepts (oecl_core/data/registry.py, oe_choices), so that --oe's help lists the OE sets the
+# pipeline's tables use, and the defaults a preset changes (oecl_core/config.py, DATASET_OE).
+OE_HELP = ("OE source (default: the data set's" + "".join(f"; {oe} for {dataset} under {preset}"
+                                                          for (preset, dataset), oe in DATASET_OE.items())
+           + f"): {oe_choices_text()}")
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -75,7 +83,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
-    p.add_argument("--oe", default=None, help=f"OE source: {', '.join(OE_SOURCES)} or folder:DIR (default: the data set's)")
+    p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="run folder (config.json, log.csv, checkpoint.pt, metrics.json)")
     p.add_argument("--stop-after-epoch", type=int, default=None, help="stop early; the same command resumes later")
     _add_overrides(p)
@@ -292,7 +300,7 @@ def cmd_list(args) -> int:
     print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
     print("methods:   " + ", ".join(METHODS))
     print("presets:   " + ", ".join(PRESETS))
-    print("OE:        " + ", ".join(OE_SOURCES) + ", folder:DIR")
+    print("OE:        " + oe_choices_text())
     print("benchmarks: " + ", ".join(BENCHMARKS))
     return 0
 
@@ -337,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", nargs="+", type=int, default=None, help="class indices (default: all)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--preset", default="smoke")
-    p.add_argument("--oe", default=None)
+    p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="folder for the runs and auc.csv")
     _add_overrides(p)
     p.set_defaults(fn=cmd_sweep)
