@@ -1,4 +1,4 @@
-"""Command line: `python -m oecl_core {train,score,run,fit,predict,list}`.
+"""Command line: `python -m oecl_core COMMAND ...` (`python -m oecl_core --help` lists the commands).
 
 train / score / run work on the registered benchmarks (what the Snakemake rules call); fit / predict
 train and score OECL on a user's own image folders.
@@ -47,6 +47,9 @@ OVERRIDE_HELP = {
     "score_batch_views": "views per forward pass when scoring",
 }
 
+
+# The methods `sweep` runs unless --methods is given: the paper's two and the SimCLR they extend (docs/methods.md).
+SWEEP_METHODS = ("simclr", "oecl", "self_oecl")
 
 # Every OE name the registry accepts (oecl_core/data/registry.py, oe_choices), so that --oe's help lists the OE sets the
 # pipeline's tables use, and the defaults a preset changes (oecl_core/config.py, DATASET_OE).
@@ -229,7 +232,9 @@ def cmd_predict(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """Every (method, class, seed) of one benchmark, each in its own resumable run folder, then a summary."""
+    """One benchmark for the methods of --methods (SWEEP_METHODS unless given, not every registered method), on every
+    class (or those of --classes) and every seed of --seeds: each run in its own resumable run folder, then a summary
+    of the mean AUROCs."""
     from .data import get_dataset
     from .experiments import Run, run_config
     from .report import collect, summarise
@@ -338,10 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-aug", type=int, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(fn=cmd_predict)
-    p = sub.add_parser("sweep", help="run every class of a benchmark for some methods and print the mean AUROCs")
+    p = sub.add_parser("sweep", help=f"run one benchmark for --methods (default: {', '.join(SWEEP_METHODS)}; not every "
+                                     "method) on every class (or --classes) and --seeds, then print the mean AUROCs")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--benchmark", default="one_vs_rest", choices=list(BENCHMARKS))
-    p.add_argument("--methods", nargs="+", default=["simclr", "oecl", "self_oecl"])
+    p.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS),
+                   help=f"methods to run, among {', '.join(METHODS)} (default: {', '.join(SWEEP_METHODS)})")
     p.add_argument("--classes", nargs="+", type=int, default=None, help="class indices (default: all)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--preset", default="smoke")

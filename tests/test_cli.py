@@ -544,6 +544,21 @@ def test_list_and_the_oe_help_name_every_oe_set_config_yaml_uses(capsys):
         assert not used - named, f"{where} omits {sorted(used - named)}: {text}"
 
 
+def test_sweep_says_which_methods_it_runs():
+    import argparse
+
+    from oecl_core.cli import SWEEP_METHODS, build_parser
+    from oecl_core.methods import METHODS
+
+    assert set(SWEEP_METHODS) < set(METHODS)  # some methods, not every one
+    parser = build_parser()
+    assert parser.parse_args(["sweep", "--out", "r"]).methods == list(SWEEP_METHODS)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summary = next(a.help for a in sub._choices_actions if a.dest == "sweep")
+    assert ", ".join(SWEEP_METHODS) in summary and "not every method" in summary
+    assert ", ".join(SWEEP_METHODS) in _option_help("sweep", "methods")
+
+
 def test_module_entry_point_runs_list(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
