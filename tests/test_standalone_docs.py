@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The folder's two parts as a path in prose or code ("shared" + "/docs", "shared" + "/data/...") or built with
-# pathlib ('"shared" / "data"').
+# The folder's notes or data as a path, in prose or in code, written out or joined by pathlib's `/` (quoted parts).
 OUTSIDE = re.compile(r"""\bshared["']?\s*/\s*["']?(?:docs|data)\b""")
 
 
