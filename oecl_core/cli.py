@@ -1,4 +1,4 @@
-"""Command line: `python -m oecl_core {train,score,run,fit,predict,list}`.
+"""Command line: `python -m oecl_core COMMAND ...` (`python -m oecl_core --help` lists the commands).
 
 train / score / run work on the registered benchmarks (what the Snakemake rules call); fit / predict
 train and score OECL on a user's own image folders.
@@ -16,9 +16,10 @@ from typing import get_args, get_origin
 
 import torch
 
-from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
-from .data import BENCHMARKS, DATASETS, OE_SOURCES, Split
+from .config import DATASET_OE, IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
+from .data import BENCHMARKS, DATASETS, Split
 from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
+from .data.registry import oe_choices_text
 from .io import save_torch, write_text
 from .methods import METHODS
 
@@ -45,6 +46,16 @@ OVERRIDE_HELP = {
     "cuda_graphs": "CUDA graphs for the training steps (torch.compile mode reduce-overhead; CUDA only)",
     "score_batch_views": "views per forward pass when scoring",
 }
+
+
+# The methods `sweep` runs unless --methods is given: the paper's two and the SimCLR they extend (docs/methods.md).
+SWEEP_METHODS = ("simclr", "oecl", "self_oecl")
+
+# Every OE name the registry accepts (oecl_core/data/registry.py, oe_choices), so that --oe's help lists the OE sets the
+# pipeline's tables use, and the defaults a preset changes (oecl_core/config.py, DATASET_OE).
+OE_HELP = ("OE source (default: the data set's" + "".join(f"; {oe} for {dataset} under {preset}"
+                                                          for (preset, dataset), oe in DATASET_OE.items())
+           + f"): {oe_choices_text()}")
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -75,7 +86,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
-    p.add_argument("--oe", default=None, help=f"OE source: {', '.join(OE_SOURCES)} or folder:DIR (default: the data set's)")
+    p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="run folder (config.json, log.csv, checkpoint.pt, metrics.json)")
     p.add_argument("--stop-after-epoch", type=int, default=None, help="stop early; the same command resumes later")
     _add_overrides(p)
@@ -221,7 +232,9 @@ def cmd_predict(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """Every (method, class, seed) of one benchmark, each in its own resumable run folder, then a summary."""
+    """One benchmark for the methods of --methods (SWEEP_METHODS unless given, not every registered method), on every
+    class (or those of --classes) and every seed of --seeds: each run in its own resumable run folder, then a summary
+    of the mean AUROCs."""
     from .data import get_dataset
     from .experiments import Run, run_config
     from .report import collect, summarise
@@ -292,7 +305,7 @@ def cmd_list(args) -> int:
     print("data sets: " + ", ".join(f"{n} ({s.description})" for n, s in DATASETS.items()) + ", folder:ROOT")
     print("methods:   " + ", ".join(METHODS))
     print("presets:   " + ", ".join(PRESETS))
-    print("OE:        " + ", ".join(OE_SOURCES) + ", folder:DIR")
+    print("OE:        " + oe_choices_text())
     print("benchmarks: " + ", ".join(BENCHMARKS))
     return 0
 
@@ -330,14 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-aug", type=int, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(fn=cmd_predict)
-    p = sub.add_parser("sweep", help="run every class of a benchmark for some methods and print the mean AUROCs")
+    p = sub.add_parser("sweep", help=f"run one benchmark for --methods (default: {', '.join(SWEEP_METHODS)}; not every "
+                                     "method) on every class (or --classes) and --seeds, then print the mean AUROCs")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--benchmark", default="one_vs_rest", choices=list(BENCHMARKS))
-    p.add_argument("--methods", nargs="+", default=["simclr", "oecl", "self_oecl"])
+    p.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS),
+                   help=f"methods to run, among {', '.join(METHODS)} (default: {', '.join(SWEEP_METHODS)})")
     p.add_argument("--classes", nargs="+", type=int, default=None, help="class indices (default: all)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--preset", default="smoke")
-    p.add_argument("--oe", default=None)
+    p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="folder for the runs and auc.csv")
     _add_overrides(p)
     p.set_defaults(fn=cmd_sweep)

@@ -1,8 +1,9 @@
 """The optimiser pilot behind the `paper` preset's choice (docs/fidelity.md, "Optimiser pilot").
 
-It trains SimCLR and OECL on real CIFAR-10 images (an ImageFolder tree such as the JPEG copy in
-shared/data/) with three optimisers at one reduced budget, several seeds each, and writes per arm the
-s_mu AUROC, the median relative change of the convolution weights and the loss curve:
+It trains SimCLR and OECL on real CIFAR-10 images (an ImageFolder tree DATA/train/<class>/, DATA/test/<class>/,
+such as the JPEG copy of CIFAR-10 that docs/upstream.md describes, "Development data") with three optimisers at one
+reduced budget, several seeds each, and writes per arm the s_mu AUROC, the median relative change of the convolution
+weights and the loss curve:
 
     python -m oecl_core.pilot --data /path/to/cifar10-jpeg --out pilot/ [--epochs 200 --width 0.125 ...]
 

@@ -506,6 +506,59 @@ def test_list_prints_data_sets_methods_and_presets(capsys):
         assert word in out
 
 
+def _config_yaml_oe_sets() -> set[str]:
+    """Every OE a run of config.yaml's tables and figures resolves to under every preset (its benchmark spec's oe=,
+    else its data set's default as the preset sets it), and every default OE the registries name."""
+    from oecl_core.config import DATASET_OE, PRESETS
+    from oecl_core.data import DATASETS
+    from oecl_core.experiments import run_config
+    from oecl_core.plan import load_pipeline_config, target_groups
+
+    config = load_pipeline_config(REPO / "config.yaml")
+    used = {run_config(preset, run).oe for preset in PRESETS
+            for runs in target_groups(config, "all", preset).values() for run in runs}
+    used |= {spec.default_oe for spec in DATASETS.values()} | set(DATASET_OE.values())
+    return {name for name in used if not name.startswith("folder:")}
+
+
+def _option_help(command: str, dest: str) -> str:
+    import argparse
+
+    from oecl_core.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return next(a.help for a in sub.choices[command]._actions if a.dest == dest)
+
+
+def test_list_and_the_oe_help_name_every_oe_set_config_yaml_uses(capsys):
+    import re
+
+    used = _config_yaml_oe_sets()
+    # the sets the tables need beyond the built-in sources: the test would pass vacuously without them
+    assert {"tiny300k", "imagenet22k_minus_1k", "imagenet1k_minus_30", "svhn", "dtd", "cifar100", "benchmark"} <= used
+    assert main(["list"]) == 0
+    oe_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("OE:"))
+    texts = {"list": oe_line, **{f"{c} --oe": _option_help(c, "oe") for c in ("run", "train", "sweep")}}
+    for where, text in texts.items():
+        named = set(re.findall(r"[\w:]+", text))
+        assert not used - named, f"{where} omits {sorted(used - named)}: {text}"
+
+
+def test_sweep_says_which_methods_it_runs():
+    import argparse
+
+    from oecl_core.cli import SWEEP_METHODS, build_parser
+    from oecl_core.methods import METHODS
+
+    assert set(SWEEP_METHODS) < set(METHODS)  # some methods, not every one
+    parser = build_parser()
+    assert parser.parse_args(["sweep", "--out", "r"]).methods == list(SWEEP_METHODS)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summary = next(a.help for a in sub._choices_actions if a.dest == "sweep")
+    assert ", ".join(SWEEP_METHODS) in summary and "not every method" in summary
+    assert ", ".join(SWEEP_METHODS) in _option_help("sweep", "methods")
+
+
 def test_module_entry_point_runs_list(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")

@@ -120,8 +120,25 @@ def load_oe(name: str, size: int, seed: int = 0):
     try:
         return OE_SOURCES[name](size, seed)
     except KeyError:
-        choices = sorted(OE_SOURCES) + sorted(SETS)
-        raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(choices)}, {BENCHMARK_OE}, or folder:DIR") from None
+        choices = [n for names in oe_choices().values() for n in names]
+        raise ValueError(f"unknown OE source {name!r}; valid choices: {', '.join(choices)}, or folder:DIR") from None
+
+
+def oe_choices() -> dict[str, list[str]]:
+    """Every name an OE setting (--oe, a benchmark spec's oe=, a data set's default) may take, besides folder:DIR,
+    grouped by what it reads: the built-in sources, the OE-only sets and the data sets `data prepare` makes (an OE
+    set's images, or a data set's training images), and the pool the benchmark builds from the data set itself."""
+    return {
+        "built in": list(OE_SOURCES),
+        "OE sets (data prepare NAME)": sorted(n for n, entry in SETS.items() if entry.oe_only),
+        "data sets' training images (data prepare NAME)": sorted(n for n, entry in SETS.items() if not entry.oe_only),
+        "the pool the benchmark builds from the data set (few_shot, diminishing)": [BENCHMARK_OE],
+    }
+
+
+def oe_choices_text() -> str:
+    """oe_choices() on one line, as `list` and the --oe help print it."""
+    return "; ".join(f"{what}: {', '.join(names)}" for what, names in oe_choices().items()) + "; or folder:DIR"
 
 
 BENCHMARKS = BUILDERS
