@@ -1,5 +1,6 @@
 """oecl_core.gpu_slots: concurrent jobs get GPUs of their own from a pool (simulated here through
-CUDA_VISIBLE_DEVICES on the CPU), wait when all are taken, and free them however they end."""
+CUDA_VISIBLE_DEVICES on the CPU), wait when all are taken, and free them however they end; and the pipeline's
+training jobs, several at once, each on its own GPU."""
 import os
 import re
 import signal
@@ -9,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from oecl_core import gpu_slots
+from oecl_core import distributed, gpu_slots
 
 REPO = Path(__file__).resolve().parents[1]
 # what a job does with its GPUs: writes its pid and CUDA_VISIBLE_DEVICES, then holds them until its stdin closes
@@ -175,3 +177,78 @@ def test_the_launcher_imports_no_torch_and_cuda_visible_devices_leaves_a_cpu_mac
                             capture_output=True, text=True, env=environment(tmp_path, visible="2"))
     assert device.returncode == 0 and device.stdout.strip() == "cpu", device.stderr
     assert "CUDA_VISIBLE_DEVICES=2" in device.stderr
+
+
+def test_pipeline_jobs_with_gpus_start_behind_the_launcher_and_jobs_without_as_before():
+    assert gpu_slots.command(0, distributed.launcher(0)) == "python"
+    assert gpu_slots.command(1, distributed.launcher(1)) == "python -m oecl_core.gpu_slots 1 -- python"
+    assert gpu_slots.command(4, distributed.launcher(4)) == \
+        "python -m oecl_core.gpu_slots 4 -- torchrun --standalone --nproc_per_node 4"
+
+
+def test_a_torchrun_job_holds_its_gpus_for_all_its_processes(tmp_path, jobs):
+    """A job with train_resources gpu: 2 runs torchrun behind the launcher: both processes see the job's two GPUs
+    (each takes cuda:LOCAL_RANK among them, oecl_core.distributed.setup) and no other job gets them meanwhile."""
+    script = tmp_path / "rank.py"
+    script.write_text("import os, sys, time\n"
+                      "p = os.path.join(sys.argv[1], 'rank' + os.environ['LOCAL_RANK'])\n"
+                      "open(p, 'w').write(os.environ['CUDA_VISIBLE_DEVICES'])\n"
+                      "time.sleep(8)\n")
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    command = gpu_slots.command(2, distributed.launcher(2)).replace("python -m", f"{sys.executable} -m", 1)
+    command = command.replace("torchrun", torchrun)
+    job = subprocess.Popen([*command.split(), str(script), str(tmp_path)], stderr=subprocess.PIPE, text=True,
+                           env=environment(tmp_path, visible="4,5,6"))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "rank1").exists() or not (tmp_path / "rank0").exists():
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()[1]
+        time.sleep(0.1)
+    jobs.append(Job(tmp_path, "beside", visible="4,5,6"))  # the one GPU the torchrun job left
+    assert jobs[0].started() and jobs[0].pid_and_gpus[1] == "6"
+    jobs.append(Job(tmp_path, "after", visible="4,5,6"))
+    assert not jobs[1].started(timeout=1)  # the torchrun job still runs: its GPUs stay taken
+    said = job.communicate(timeout=120)[1]
+    assert job.returncode == 0, said
+    assert (tmp_path / "rank0").read_text() == (tmp_path / "rank1").read_text() == "4,5"
+    assert "GPUs 4,5 of CUDA_VISIBLE_DEVICES for this job" in said
+    assert jobs[1].started() and jobs[1].pid_and_gpus[1] == "4"
+
+
+def _interval(run: Path) -> tuple[float, float]:
+    """When a run trained: its config.json is written as training starts, its metrics.json when it is scored."""
+    return (run / "config.json").stat().st_mtime, (run / "metrics.json").stat().st_mtime
+
+
+def test_concurrent_pipeline_training_jobs_each_get_their_own_gpu(tmp_path):
+    """Snakemake on a simulated 4-GPU machine (CUDA_VISIBLE_DEVICES=0,1,2,3 on the CPU; torch stays on the CPU),
+    the local profile's `gpu` cap at 3 and the smoke preset's jobs given a GPU each: four tiny training jobs, at most
+    three at once, and the jobs that ran at the same time had different GPUs (each job's log names its own)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["preset"] = "smoke"
+    config["train_resources"]["smoke"]["gpu"] = 1
+    spec = "one_vs_rest~epochs=1~n_aug=2~width=0.0625"
+    config["tables"] = {"table1": {"rows": [{"dataset": "digits", "classes": [0, 1, 2, 3], "benchmark": spec}],
+                                   "columns": [{"method": "oecl", "run": True}], "seeds": [0]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = environment(tmp_path)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]  # the rule's `python` is this one
+    cmd = [sys.executable, "-m", "snakemake", "table1", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+           "--workflow-profile", str(REPO / "profiles/local"), "--cores", "4", "--resources", "gpu=3",
+           "--configfile", str(tmp_path / "config.yaml")]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "python -m oecl_core.gpu_slots 1 -- python -m oecl_core run" in out.stdout + out.stderr
+    gpus, intervals = {}, {}
+    for cls in range(4):
+        log = (tmp_path / f"results/smoke/logs/train/{spec}/digits/oecl/{cls}/seed0.log").read_text()
+        first = log.splitlines()[0]
+        gpus[cls] = re.fullmatch(r"oecl gpu_slots: GPU (\d) of CUDA_VISIBLE_DEVICES for this job \(pid \d+\): "
+                                 r"CUDA_VISIBLE_DEVICES=\1", first).group(1)
+        intervals[cls] = _interval(tmp_path / f"results/smoke/runs/{spec}/digits/oecl/{cls}/seed0")
+    overlapping = [(a, b) for a in range(4) for b in range(a + 1, 4)
+                   if intervals[a][0] < intervals[b][1] and intervals[b][0] < intervals[a][1]]
+    assert overlapping, f"no two jobs ran at once: {intervals}"
+    assert all(gpus[a] != gpus[b] for a, b in overlapping), (gpus, overlapping)
+    events = sorted([(start, 1) for start, _ in intervals.values()] + [(end, -1) for _, end in intervals.values()])
+    running = [sum(step for _, step in events[:k + 1]) for k in range(len(events))]
+    assert max(running) <= 3, f"more jobs at once than the cap of three GPUs: {intervals}"
