@@ -164,6 +164,16 @@ def test_a_signal_while_waiting_exits_as_a_stopped_run(tmp_path, jobs):
     assert "stopped by SIGTERM while waiting for a GPU" in jobs[1].end()
 
 
+def test_the_command_starts_with_the_signal_dispositions_the_launcher_was_given(tmp_path):
+    """Snakemake's process in a SLURM job ignores SIGUSR1 (Snakefile); the launcher leaves that as it is, and gives
+    back the default of SIGPIPE, which Python ignores."""
+    out = subprocess.run(["sh", "-c", f"trap '' USR1; exec {sys.executable} -m oecl_core.gpu_slots 1 -- "
+                          "grep SigIgn /proc/self/status"], capture_output=True, text=True,
+                         env=environment(tmp_path, visible="0"))
+    ignored = int(out.stdout.split()[1], 16)
+    assert ignored & (1 << (signal.SIGUSR1 - 1)) and not ignored & (1 << (signal.SIGPIPE - 1)), out
+
+
 def test_the_launcher_imports_no_torch_and_cuda_visible_devices_leaves_a_cpu_machine_on_the_cpu(tmp_path):
     probe = "import sys, oecl_core.gpu_slots; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
