@@ -187,8 +187,12 @@ def main(argv=None) -> int:
               if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         ids, fds, source = acquire(n)
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         print(f"{PREFIX} {e}", file=sys.stderr, flush=True)
+        return 2
+    except OSError as e:
+        print(f"{PREFIX} cannot use the GPU lock folder {lock_dir()}: {e}; set {LOCKS_ENV} to a folder on this "
+              "machine that you can write", file=sys.stderr, flush=True)
         return 2
     for sig, handler in before.items():  # the command starts with the dispositions this process was given
         signal.signal(sig, handler)

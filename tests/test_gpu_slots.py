@@ -125,6 +125,11 @@ def test_more_gpus_than_the_pool_has_is_a_clear_error(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "oecl_core.gpu_slots", "0", "--", "true"], capture_output=True,
                          text=True, env=environment(tmp_path))
     assert bad.returncode == 2 and "usage" in bad.stderr
+    (tmp_path / "a_file").write_text("")
+    no_folder = subprocess.run([sys.executable, "-m", "oecl_core.gpu_slots", "1", "--", "true"], capture_output=True,
+                               text=True, env=environment(tmp_path, OECL_GPU_LOCKS=str(tmp_path / "a_file/locks")))
+    assert no_folder.returncode == 2 and "cannot use the GPU lock folder" in no_folder.stderr
+    assert "set OECL_GPU_LOCKS to a folder" in no_folder.stderr
 
 
 def test_without_gpus_the_command_runs_unchanged(tmp_path, jobs):
