@@ -1,5 +1,6 @@
 # Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
 from oecl_core.config import PRESETS
+from oecl_core import gpu_slots
 from oecl_core.distributed import gpus_for, launcher
 from oecl_core.data import get_dataset
 from oecl_core.experiments import RUN_FOLDER, RUNS_ROOT, Run, figure_runs, rows_of_datasets, run_inputs, table_runs

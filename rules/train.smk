@@ -13,7 +13,10 @@ rule train_run:
     params:
         out=lambda wc, output: os.path.dirname(output.metrics),
         data_root=DATA_ROOT,
-        launcher=lambda wc, resources: launcher(int(resources.gpu)),  # torchrun, one process per GPU
+        # torchrun (one process per GPU) for several GPUs; behind oecl_core.gpu_slots for any, which takes GPUs no
+        # other job holds and sets CUDA_VISIBLE_DEVICES to them (Snakemake's `gpu` resource caps their total but
+        # numbers none). A job with no GPU starts as it did.
+        launcher=lambda wc, resources: gpu_slots.command(int(resources.gpu), launcher(int(resources.gpu))),
     threads: TRAIN_RESOURCES["threads"]
     resources:
         gpu=train_gpus,
@@ -21,12 +24,13 @@ rule train_run:
         mem_mb=TRAIN_RESOURCES["mem_mb"],
         runtime=TRAIN_RESOURCES["runtime"],
         attempt=lambda wc, attempt: attempt,  # for `run --attempt`: a retry resumes a stopped run, never a failed one
+    conda:
+        "../environment.yml"
     # A run stopped by a signal checkpoints; on SLURM's warning signal it requeues its job, and on SIGTERM (a time
     # limit, a preemption) it exits 75 and the next attempt resumes it (profiles/slurm sets the retries;
     # oecl_core/retry.py). Snakemake empties the log at each start: it holds the last start's.
-    # exec: the training process is Snakemake's own child, no shell between them that a signal would kill first.
-    conda:
-        "../environment.yml"
+    # exec: the training process is Snakemake's own child, no shell between them that a signal would kill first
+    # (gpu_slots execs the training in its own place too, holding its GPUs' locks).
     shell:
         "OECL_DATA={params.data_root} exec {params.launcher} -m oecl_core run --preset {wildcards.preset}"
         " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
