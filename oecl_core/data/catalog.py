@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fetch import ChecksumError, DownloadError, ManualDownloadRequired, fetch
-from .prep import DataSet
+from .prep import FROM, DataSet  # FROM: raw/<name>/from/ links to a folder given with --from
 from .prepared import MANIFEST, default_data_root, is_prepared, read_manifest
 from .sets import SETS
-
-FROM = "from"  # raw/<name>/from/ links to a folder given with --from
 
 
 def entry(name: str) -> DataSet:

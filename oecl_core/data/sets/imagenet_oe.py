@@ -15,33 +15,37 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..core import IMAGE_SUFFIXES, storage_note
-from ..prep import DEFAULT_SIZE, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs, skip_note
+from ..prep import (DEFAULT_SIZE, FROM, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs,
+                    skip_note)
 from ..prepared import write_prepared
 
 SYNSETS_FILE = Path(__file__).parent.parent / "imagenet1k_synsets.txt"
 _WNID = re.compile(r"^n\d{8}$")
-_LAYOUT = ("Extract it as an ImageFolder, one folder per WordNet id: <data root>/raw/{name}/<wnid>/*.JPEG (or give "
-           "the folder to `python -m oecl_core data prepare {name} --from PATH`).")
+_LAYOUT = ("Extract it as an ImageFolder, one folder per WordNet id: <data root>/raw/{name}/<wnid>/*.JPEG, or give "
+           "that folder, or a folder holding it as {subs}, to `python -m oecl_core data prepare {name} --from PATH` "
+           "(read where it is, nothing copied).")
+_1K_SUBS = "train/ or ILSVRC2012_img_train/"
 INSTRUCTIONS = {
     "imagenet22k_minus_1k": "\n".join([
         "ImageNet-22k minus ImageNet-1k (OE for the 224-pixel data sets): a manual download. Register at "
         "https://image-net.org and download the full ImageNet release (fall11_whole, no longer offered, or its "
-        "successor winter21_whole). " + _LAYOUT.format(name="imagenet22k_minus_1k"),
-        "  The folder may also be <one of imagenet22k, imagenet21k, fall11_whole, winter21_whole>/<wnid>/ inside it. "
-        "winter21 ships one .tar per wnid: extract each into its own folder (mkdir nX && tar -xf nX.tar -C nX).",
+        "successor winter21_whole). "
+        + _LAYOUT.format(name="imagenet22k_minus_1k",
+                         subs="imagenet22k/, imagenet21k/, fall11_whole/ or winter21_whole/"),
+        "  winter21 ships one .tar per wnid: extract each into its own folder (mkdir nX && tar -xf nX.tar -C nX).",
         "Folders of the 1,000 ImageNet-1k synsets (oecl_core/data/imagenet1k_synsets.txt) are skipped, as are those "
         "passed in exclude_wnids; `count` images are sampled from the rest."]),
     "imagenet1k_minus_30": "\n".join([
         "ImageNet-1k training images minus given classes: the OE the public OECL code uses for ImageNet-30 (the paper "
         "states ImageNet-22k minus 1k). A manual download: register at https://image-net.org, download "
-        "ILSVRC2012_img_train.tar and extract it (and the per-class tars inside). " + _LAYOUT.format(name="imagenet1k_minus_30"),
-        "  (train/<wnid>/ inside it works too.) Pass the folder names to leave out in exclude_wnids (for ImageNet-30: "
-        "the wnids of its 30 classes)."]),
+        "ILSVRC2012_img_train.tar and extract it (and the per-class tars inside). "
+        + _LAYOUT.format(name="imagenet1k_minus_30", subs=_1K_SUBS),
+        "Pass the folder names to leave out in exclude_wnids (for ImageNet-30: the wnids of its 30 classes)."]),
     "imagenet1k": "\n".join([
         "ImageNet-1k training images (the OE Table VII's caption names; its text and eoe's runners use ImageNet-22k, "
         "the default): a manual download. "
         "Register at https://image-net.org, download ILSVRC2012_img_train.tar and extract it (and the per-class tars "
-        "inside). " + _LAYOUT.format(name="imagenet1k") + " (train/<wnid>/ inside it works too.)"]),
+        "inside). " + _LAYOUT.format(name="imagenet1k", subs=_1K_SUBS)]),
 }
 
 
@@ -89,6 +93,8 @@ def _as_names(value) -> list[str]:
 
 
 def _oe_root(name: str, raw_dir: Path, root, subfolders: Sequence[str]) -> Path:
+    """The folder of class folders: option `root`, else the first of <base>/<subfolder>/ and <base>/ that holds
+    folders named by wnid, <base> being the folder given with --from (raw_dir/from/, read first) and raw_dir."""
     if root is not None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -96,13 +102,16 @@ def _oe_root(name: str, raw_dir: Path, root, subfolders: Sequence[str]) -> Path:
         return root
     if not raw_dir.is_dir():
         raise missing(name, raw_dir, [f"the folder {raw_dir} does not exist"], INSTRUCTIONS[name])
-    for sub in subfolders:
-        if (raw_dir / sub).is_dir() and any(_WNID.match(d) for d in _class_dirs(raw_dir / sub)):
-            return raw_dir / sub
-    if any(_WNID.match(d) for d in _class_dirs(raw_dir)):
-        return raw_dir
-    raise missing(name, raw_dir, [f"class folders named by WordNet id (raw_dir/<wnid>/*.JPEG, or under "
-                                   f"{', '.join('raw_dir/' + s for s in subfolders)})"], INSTRUCTIONS[name])
+    given = raw_dir / FROM
+    bases = [given, raw_dir] if given.is_dir() else [raw_dir]
+    for base in bases:
+        for folder in [base / sub for sub in subfolders] + [base]:
+            if folder.is_dir() and any(_WNID.match(d) for d in _class_dirs(folder)):
+                return folder.resolve() if base == given else folder  # the manifest names the user's own folder
+    where = [f"raw_dir/<wnid>/*.JPEG, or under {', '.join('raw_dir/' + s for s in subfolders)}"]
+    if given.is_dir():
+        where.append(f"nor in the folder given with --from ({given.resolve()}) or those folders inside it")
+    raise missing(name, raw_dir, [f"class folders named by WordNet id ({'; '.join(where)})"], INSTRUCTIONS[name])
 
 
 def _prepare_oe(name: str, root: Path, excluded: set[str], count: int, seed: int, size: int, workers,
