@@ -521,6 +521,7 @@ def test_imagenet30_wnids_file():
     assert pairs["acorn"] == "n12267677" and pairs["rotary_dial_telephone"] == "n03187595"
     header = imagenet_oe.IMAGENET30_FILE.read_text()
     assert "hendrycks/ss-ood" in header and "one_class_train/symlink_to_data.py" in header
+    assert dict(SETS["imagenet1k_minus_30"].pipeline_options)["exclude_wnids"] == ",".join(pairs.values())
     timm_data = pytest.importorskip("timm.data")
     lemmas = {}
     for line in (Path(timm_data.__file__).parent / "_info" / "imagenet_synset_to_lemma.txt").read_text().splitlines():

@@ -58,6 +58,12 @@ class DataSet:
     # (training images per class, test images per class, where the numbers come from): the planner's counts before
     # the data set is prepared (its manifest replaces them)
     split_sizes: tuple = ()
+    # preparer options (key, value) the pipeline passes on `data prepare`'s command line, where `snakemake -n -p`
+    # shows them (rules/datasets.smk); each value is also the preparer's default
+    pipeline_options: tuple[tuple[str, str], ...] = ()
+    # files of this package the preparer reads (lists of class ids): the inputs of the pipeline's preparation job,
+    # named by a dry run; a changed list prepares the data set again
+    package_inputs: tuple[str, ...] = ()
 
     @property
     def oe_only(self) -> bool:
