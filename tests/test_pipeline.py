@@ -98,9 +98,19 @@ def test_the_official_preset_prepares_its_own_imagenet30_oe(tmp_path):
     """config.DATASET_OE: the public code's ImageNet-30 OE is ImageNet-1k minus the 30 classes."""
     config = repo_config(preset="official", tables={"table1": {"rows": [{"dataset": "imagenet30", "classes": [0]}],
                                                                "columns": [{"method": "oecl", "run": True}]}})
-    out = snakemake(tmp_path, "-n", "table1", config=config)
+    out = snakemake(tmp_path, "-n", "-p", "table1", config=config)
     assert out.returncode == 0, out.stderr + out.stdout
     assert planned_preparations(out.stdout) == {"imagenet30", "imagenet1k_minus_30"}
+    # ... leaving out ImageNet-30's 30 classes: the job reads the list of their wnids and passes all 30 on its
+    # command line, which the dry run shows
+    from oecl_core.data.sets.imagenet_oe import IMAGENET30_FILE, imagenet30_wnids
+
+    job = re.search(r"rule prepare_dataset:\n    input: (.*)\n(?:    .*\n)*?    wildcards: name=imagenet1k_minus_30\n"
+                    r"(?:    .*\n)*Shell command: (.*)\n", out.stdout)
+    assert job and job.group(1) == str(IMAGENET30_FILE), out.stdout[-3000:]
+    wnids = list(imagenet30_wnids().values())
+    assert f"data prepare imagenet1k_minus_30 --option exclude_wnids={','.join(wnids)} >" in job.group(2)
+    assert "data prepare imagenet30 > " in out.stdout  # no options for the others
 
 
 @pytest.mark.parametrize("preset", ["paper", "smoke", "official"])

@@ -476,15 +476,60 @@ def test_imagenet22k_minus_1k_excludes_and_samples(tmp_path):
     assert more["splits"]["train"]["count"] == 9 and "only 10 available" in more["notes"]
 
 
-def test_imagenet1k_minus_30(tmp_path):
+def test_imagenet1k_minus_30_leaves_out_imagenet30_by_default(tmp_path, capsys):
+    """`data prepare imagenet1k_minus_30 --from DIR` with no option: the class folders of ImageNet-30's 30 wnids
+    (imagenet30_wnids.txt) are left out, every other class folder is read."""
+    from oecl_core.cli import main
+    from oecl_core.data.prepared import read_manifest
+
+    in30 = imagenet_oe.imagenet30_wnids()
+    left_out = {in30["acorn"]: (0, 0, 250), in30["rotary_dial_telephone"]: (250, 250, 0),
+                in30["volcano"]: (250, 0, 250)}
+    kept = {"n01440764": (250, 0, 0), "n01443537": (0, 250, 0)}  # tench, goldfish: ImageNet-1k, not ImageNet-30
+    mine = tmp_path / "ILSVRC2012"
+    for wnid, colour in {**left_out, **kept}.items():
+        for j in range(2):
+            jpeg(mine / "train" / wnid / f"{wnid}_{j}.JPEG", (50 + 7 * j, 40), colour)
+    root = tmp_path / "data"
+    assert main(["data", "prepare", "imagenet1k_minus_30", "--root", str(root), "--from", str(mine),
+                 "--option", f"size={SIZE}", "--option", "workers=1"]) == 0, capsys.readouterr().err
+    m = read_manifest(root / "imagenet1k_minus_30")
+    assert m["splits"]["train"]["count"] == 4
+    assert set(stored_colours(root / "imagenet1k_minus_30")) == set(kept.values())
+    assert "minus 30 class folders (ImageNet-30's 30 classes" in m["notes"]
+    assert "5 class folders" in m["notes"] and "3 excluded, 2 used" in m["notes"]
+    assert str((mine / "train").resolve()) in m["notes"]  # the user's folder, not the link to it
+
+
+def test_imagenet1k_minus_30_exclude_wnids_replaces_the_list(tmp_path):
     raw = tmp_path / "raw"
     make_imagenet(raw / "train", per_folder=2)
-    with pytest.raises(ValueError, match="exclude_wnids"):
-        imagenet_oe.prepare_imagenet1k_minus_30(raw, tmp_path / "out", size=SIZE)
+    with pytest.raises(ValueError, match="exclude_wnids is empty"):
+        imagenet_oe.prepare_imagenet1k_minus_30(raw, tmp_path / "out", exclude_wnids="", size=SIZE)
     m = imagenet_oe.prepare_imagenet1k_minus_30(raw, tmp_path / "out", exclude_wnids="n01440764,n09999991 n09999992",
                                        count=10, size=SIZE)
-    assert m["splits"]["train"]["count"] == 4
+    assert m["splits"]["train"]["count"] == 4 and "(exclude_wnids" in m["notes"]
     assert set(stored_colours(tmp_path / "out")) == {FOLDER_COLOURS["n01443537"], FOLDER_COLOURS["n09999993"]}
+
+
+def test_imagenet30_wnids_file():
+    """30 pairs (wnid, ImageNet-30 folder), the folders those of ImageNet-30, each wnid an ImageNet-1k synset whose
+    ImageNet-1k name is the folder's (timm's imagenet_synset_to_lemma.txt, where timm is installed)."""
+    pairs = imagenet_oe.imagenet30_wnids()
+    assert tuple(pairs) == imagenet30.CLASSES == SETS["imagenet30"].class_names
+    assert len(set(pairs.values())) == 30 and set(pairs.values()) <= set(imagenet_oe.imagenet1k_wnids())
+    assert pairs["acorn"] == "n12267677" and pairs["rotary_dial_telephone"] == "n03187595"
+    header = imagenet_oe.IMAGENET30_FILE.read_text()
+    assert "hendrycks/ss-ood" in header and "one_class_train/symlink_to_data.py" in header
+    assert dict(SETS["imagenet1k_minus_30"].pipeline_options)["exclude_wnids"] == ",".join(pairs.values())
+    timm_data = pytest.importorskip("timm.data")
+    lemmas = {}
+    for line in (Path(timm_data.__file__).parent / "_info" / "imagenet_synset_to_lemma.txt").read_text().splitlines():
+        wnid, _, lemma = line.partition("\t")
+        lemmas[wnid] = [n.strip().lower().replace(" ", "_") for n in lemma.split(",")]
+    for folder, wnid in pairs.items():
+        expected = "dial_telephone" if folder == "rotary_dial_telephone" else folder  # ImageNet-1k: "dial telephone"
+        assert expected in lemmas[wnid], (folder, wnid, lemmas[wnid])
 
 
 def test_reservoir_sample_is_uniform():
@@ -577,9 +622,8 @@ def test_missing_input_names_the_folder_and_writes_nothing(tmp_path, name, expec
     raw.mkdir()
     if name == "raabin":
         jpeg(raw / "Train" / "Basophil" / "a.jpg")  # only the test half is missing
-    options = {"exclude_wnids": ["n01440764"]} if name == "imagenet1k_minus_30" else {}
     with pytest.raises(ManualDownloadRequired) as err:
-        SETS[name].prepare(raw, out, **options)
+        SETS[name].prepare(raw, out)
     assert expected in str(err.value) and SETS[name].instructions in str(err.value)
     assert isinstance(err.value, FileNotFoundError)
     assert_nothing_written(out)

@@ -7,22 +7,35 @@
 """
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .fetch import ChecksumError, DownloadError, ManualDownloadRequired, fetch
-from .prep import DataSet
+from .prep import FROM, DataSet  # FROM: raw/<name>/from/ links to a folder given with --from
 from .prepared import MANIFEST, default_data_root, is_prepared, read_manifest
 from .sets import SETS
-
-FROM = "from"  # raw/<name>/from/ links to a folder given with --from
 
 
 def entry(name: str) -> DataSet:
     if name not in SETS:
         raise ValueError(f"unknown data set {name!r}; valid choices: {', '.join(sorted(SETS))}")
     return SETS[name]
+
+
+def prepare_arguments(name: str) -> str:
+    """The arguments the pipeline adds to `data prepare NAME`: ` --option KEY=VALUE` for each of its
+    DataSet.pipeline_options, each with a leading space and quoted for a shell; empty for a data set without them
+    or a name that is not a data set."""
+    e = SETS.get(name)
+    return "".join(f" --option {shlex.quote(f'{k}={v}')}" for k, v in (e.pipeline_options if e else ()))
+
+
+def prepare_inputs(name: str) -> list[str]:
+    """The package files NAME's preparer reads (DataSet.package_inputs): the pipeline's inputs of its preparation."""
+    e = SETS.get(name)
+    return list(e.package_inputs) if e else []
 
 
 def raw_dir(name: str, root: Path | None = None) -> Path:

@@ -3,12 +3,14 @@ preparer shares with the others.
 
 A preparer is `prepare(raw_dir, out_dir, *, verify=True, **options) -> manifest`. `raw_dir` holds the source files
 as the record's `sources` name them (archives not extracted) or, where the instructions say so, folders already
-extracted (found up to three levels below raw_dir). Missing input raises ManualDownloadRequired, naming what is
-missing and how to get it, before anything is written; the output is written by prepared.write_prepared, which
-shows a folder only once it is complete. Images decoded from files go to a scratch memory map next to out_dir, so
-a data set larger than memory can be prepared; an unreadable image is skipped and listed in the manifest. Images are
-stored as core.read_image reads them at the preparer's size: at DEFAULT_SIZE (the 224-px data sets) with their
-aspect ratio kept, on a canvas (core.CanvasStore).
+extracted (found up to three levels below raw_dir). A folder given with `data prepare NAME --from PATH` that is not
+simply a folder of the source files is linked as raw_dir/from/ (FROM): folders and archives are found inside it by
+the same search, named files by require, ImageNet class folders by the ImageNet preparers. Missing input raises
+ManualDownloadRequired, naming what is missing and how to get it, before anything is written; the output is written
+by prepared.write_prepared, which shows a folder only once it is complete. Images decoded from files go to a scratch
+memory map next to out_dir, so a data set larger than memory can be prepared; an unreadable image is skipped and
+listed in the manifest. Images are stored as core.read_image reads them at the preparer's size: at DEFAULT_SIZE (the
+224-px data sets) with their aspect ratio kept, on a canvas (core.CanvasStore).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from .fetch import ManualDownloadRequired, RemoteFile, extract, file_record, _ch
 
 DEFAULT_SIZE = 256  # 224-px data sets are stored at 256: the pipeline is Resize(256), then a 224 crop
 EXTRACTED = "extracted"  # raw_dir/extracted/<archive name>/ holds what a preparer extracted
+FROM = "from"  # raw_dir/from/ links to a folder given with --from (catalog.link_local_copy)
 _DONE = ".complete"
 _SEARCH_DEPTH = 3
 
@@ -55,6 +58,12 @@ class DataSet:
     # (training images per class, test images per class, where the numbers come from): the planner's counts before
     # the data set is prepared (its manifest replaces them)
     split_sizes: tuple = ()
+    # preparer options (key, value) the pipeline passes on `data prepare`'s command line, where `snakemake -n -p`
+    # shows them (rules/datasets.smk); each value is also the preparer's default
+    pipeline_options: tuple[tuple[str, str], ...] = ()
+    # files of this package the preparer reads (lists of class ids): the inputs of the pipeline's preparation job,
+    # named by a dry run; a changed list prepares the data set again
+    package_inputs: tuple[str, ...] = ()
 
     @property
     def oe_only(self) -> bool:
@@ -85,11 +94,14 @@ def missing(name: str, raw_dir: Path, what: Iterable[str], instructions: str) ->
 
 
 def require(name: str, raw_dir: Path, filenames: Iterable[str], instructions: str) -> list[Path]:
-    """The input files, or ManualDownloadRequired naming the missing ones."""
-    paths = [Path(raw_dir) / f for f in filenames]
+    """The input files, each in raw_dir or else in the folder given with --from (raw_dir/from/); or
+    ManualDownloadRequired naming the missing ones."""
+    raw_dir, given = Path(raw_dir), Path(raw_dir) / FROM
+    paths = [raw_dir / f if (raw_dir / f).is_file() or not (given / f).is_file() else given / f for f in filenames]
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
-        raise missing(name, Path(raw_dir), [f"the file(s) {', '.join(absent)}"], instructions)
+        where = f" (nor in the folder given with --from, {given.resolve()})" if given.is_dir() else ""
+        raise missing(name, raw_dir, [f"the file(s) {', '.join(absent)}{where}"], instructions)
     return paths
 
 

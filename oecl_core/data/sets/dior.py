@@ -174,7 +174,8 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
              Part("annotations", ["Annotations"], ANNOTATIONS)]
     sets_part = Part("image lists", ["ImageSets", "Main"], IMAGESETS)
     resolve_parts(name, raw_dir, parts, HOW)  # everything missing is named before any work
-    train_lists = tuple(train_lists)
+    # a string, as `data prepare dior --option train_lists=train,val` gives it: names separated by commas or spaces
+    train_lists = tuple(re.split(r"[,\s]+", train_lists.strip()) if isinstance(train_lists, str) else train_lists)
     use_lists = set(train_lists) != {"train", "val"} and set(train_lists) != {"trainval"}
     if use_lists and not sets_part.present(raw_dir):
         raise missing(name, raw_dir, [f"train_lists={train_lists} needs " + sets_part.describe()], HOW)

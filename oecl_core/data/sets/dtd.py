@@ -23,6 +23,8 @@ CLASSES = ("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobw
            "pleated", "polka-dotted", "porous", "potholed", "scaly", "smeared", "spiralled", "sprinkled", "stained",
            "stratified", "striped", "studded", "swirly", "veined", "waffled", "woven", "wrinkled", "zigzagged")
 HOW = download_instructions("DTD (Describable Textures Dataset) r1.0.1", "dtd", SOURCES)
+HOW224 = HOW + ("\ndtd224 (DTD at 224 px) reads the same file in raw/dtd/: `python -m oecl_core data prepare dtd224`, "
+                "or `python -m oecl_core data prepare dtd224 --from PATH` with the same archive or folder.")
 
 
 def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=("train", "val"), name: str = "dtd",
@@ -37,7 +39,7 @@ def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=
     train_parts = tuple(train_parts)
     if not train_parts or set(train_parts) - {"train", "val"}:
         raise ValueError(f"dtd: train_parts must be a non-empty subset of ('train', 'val'), got {train_parts}")
-    [archive] = require(name, raw_dir, [ARCHIVE], HOW)
+    [archive] = require(name, raw_dir, [ARCHIVE], HOW224 if name == "dtd224" else HOW)
     sources = source_records(Path(raw_dir), [archive], SOURCES, verify)
     skipped: list[str] = []
     with tarfile.open(archive, "r:*") as tf:
@@ -99,7 +101,7 @@ ENTRIES = [
     # `one_vs_rest~oe=imagenet1k` (docs/fidelity.md, "Table VII's OE"). The paper gives no alpha for DTD; 0.1 is its
     # value for the other small 224-px sets.
     DataSet("dtd224", "Describable Textures at 224 px, one vs. rest, 40 training images per class (Table VII)",
-            prepare_dtd224, SOURCES, HOW, label="DTD", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet",
+            prepare_dtd224, SOURCES, HOW224, label="DTD", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet",
             alpha=0.1, default_oe="imagenet22k_minus_1k", class_names=CLASSES, raw_name="dtd",
             split_sizes=((40,) * 47, (40,) * 47, "DTD's fold 1: train, test (40 images per class each)")),
 ]

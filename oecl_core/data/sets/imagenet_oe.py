@@ -3,7 +3,9 @@
 given classes (the public OECL code's for ImageNet-30) and ImageNet-1k (Table VII's caption, a variant).
 
 The ImageNet-1k synset list imagenet1k_synsets.txt (in oecl_core/data/) is the file timm/data/_info/imagenet_synsets.txt
-of the `timm` wheel on PyPI (timm 1.0.31): 1,000 WordNet ids, one per line, in class-index order."""
+of the `timm` wheel on PyPI (timm 1.0.31): 1,000 WordNet ids, one per line, in class-index order. The ImageNet-30 list
+imagenet30_wnids.txt (beside it) pairs each of ImageNet-30's 30 class folders with its wnid; its header says where the
+pairs come from (the authors' hendrycks/ss-ood) and how they were checked."""
 from __future__ import annotations
 
 import os
@@ -15,33 +17,39 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..core import IMAGE_SUFFIXES, storage_note
-from ..prep import DEFAULT_SIZE, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs, skip_note
+from ..prep import (DEFAULT_SIZE, FROM, DataSet, Scratch, check_size, file_job, missing, n_workers, run_jobs,
+                    skip_note)
 from ..prepared import write_prepared
 
 SYNSETS_FILE = Path(__file__).parent.parent / "imagenet1k_synsets.txt"
+IMAGENET30_FILE = Path(__file__).parent.parent / "imagenet30_wnids.txt"
 _WNID = re.compile(r"^n\d{8}$")
-_LAYOUT = ("Extract it as an ImageFolder, one folder per WordNet id: <data root>/raw/{name}/<wnid>/*.JPEG (or give "
-           "the folder to `python -m oecl_core data prepare {name} --from PATH`).")
+_LAYOUT = ("Extract it as an ImageFolder, one folder per WordNet id: <data root>/raw/{name}/<wnid>/*.JPEG, or give "
+           "that folder, or a folder holding it as {subs}, to `python -m oecl_core data prepare {name} --from PATH` "
+           "(read where it is, nothing copied).")
+_1K_SUBS = "train/ or ILSVRC2012_img_train/"
 INSTRUCTIONS = {
     "imagenet22k_minus_1k": "\n".join([
         "ImageNet-22k minus ImageNet-1k (OE for the 224-pixel data sets): a manual download. Register at "
         "https://image-net.org and download the full ImageNet release (fall11_whole, no longer offered, or its "
-        "successor winter21_whole). " + _LAYOUT.format(name="imagenet22k_minus_1k"),
-        "  The folder may also be <one of imagenet22k, imagenet21k, fall11_whole, winter21_whole>/<wnid>/ inside it. "
-        "winter21 ships one .tar per wnid: extract each into its own folder (mkdir nX && tar -xf nX.tar -C nX).",
+        "successor winter21_whole). "
+        + _LAYOUT.format(name="imagenet22k_minus_1k",
+                         subs="imagenet22k/, imagenet21k/, fall11_whole/ or winter21_whole/"),
+        "  winter21 ships one .tar per wnid: extract each into its own folder (mkdir nX && tar -xf nX.tar -C nX).",
         "Folders of the 1,000 ImageNet-1k synsets (oecl_core/data/imagenet1k_synsets.txt) are skipped, as are those "
         "passed in exclude_wnids; `count` images are sampled from the rest."]),
     "imagenet1k_minus_30": "\n".join([
-        "ImageNet-1k training images minus given classes: the OE the public OECL code uses for ImageNet-30 (the paper "
-        "states ImageNet-22k minus 1k). A manual download: register at https://image-net.org, download "
-        "ILSVRC2012_img_train.tar and extract it (and the per-class tars inside). " + _LAYOUT.format(name="imagenet1k_minus_30"),
-        "  (train/<wnid>/ inside it works too.) Pass the folder names to leave out in exclude_wnids (for ImageNet-30: "
-        "the wnids of its 30 classes)."]),
+        "ImageNet-1k training images minus ImageNet-30's 30 classes: the OE the public OECL code uses for ImageNet-30 "
+        "(the paper states ImageNet-22k minus 1k). A manual download: register at https://image-net.org, download "
+        "ILSVRC2012_img_train.tar and extract it (and the per-class tars inside). "
+        + _LAYOUT.format(name="imagenet1k_minus_30", subs=_1K_SUBS),
+        "The class folders of ImageNet-30's 30 wnids (oecl_core/data/imagenet30_wnids.txt, from the authors' "
+        "hendrycks/ss-ood) are left out; --option exclude_wnids=ID,ID,... leaves out those folders instead."]),
     "imagenet1k": "\n".join([
         "ImageNet-1k training images (the OE Table VII's caption names; its text and eoe's runners use ImageNet-22k, "
         "the default): a manual download. "
         "Register at https://image-net.org, download ILSVRC2012_img_train.tar and extract it (and the per-class tars "
-        "inside). " + _LAYOUT.format(name="imagenet1k") + " (train/<wnid>/ inside it works too.)"]),
+        "inside). " + _LAYOUT.format(name="imagenet1k", subs=_1K_SUBS)]),
 }
 
 
@@ -51,6 +59,26 @@ def imagenet1k_wnids() -> list[str]:
     if len(wnids) != 1000 or len(set(wnids)) != 1000 or not all(_WNID.match(w) for w in wnids):
         raise ValueError(f"{SYNSETS_FILE} must hold 1,000 distinct WordNet ids (nXXXXXXXX), one per line")
     return wnids
+
+
+def imagenet30_wnids() -> dict[str, str]:
+    """ImageNet-30's class folder name -> WordNet id, for its 30 classes (imagenet30_wnids.txt), in folder order."""
+    pairs = {}
+    for n, line in enumerate(IMAGENET30_FILE.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not _WNID.match(fields[0]) or fields[1] in pairs:
+            raise ValueError(f"{IMAGENET30_FILE}:{n}: expected '<wnid> <class folder name>', each name once; "
+                             f"got {line!r}")
+        pairs[fields[1]] = fields[0]
+    if len(pairs) != 30 or len(set(pairs.values())) != 30:
+        raise ValueError(f"{IMAGENET30_FILE} must pair 30 class folders with 30 distinct wnids, has {len(pairs)}")
+    outside = sorted(set(pairs.values()) - set(imagenet1k_wnids()))
+    if outside:
+        raise ValueError(f"{IMAGENET30_FILE}: not ImageNet-1k synsets: {', '.join(outside)}")
+    return pairs
 
 
 def reservoir_sample(items: Iterable, k: int, rng: random.Random) -> list:
@@ -89,6 +117,8 @@ def _as_names(value) -> list[str]:
 
 
 def _oe_root(name: str, raw_dir: Path, root, subfolders: Sequence[str]) -> Path:
+    """The folder of class folders: option `root`, else the first of <base>/<subfolder>/ and <base>/ that holds
+    folders named by wnid, <base> being the folder given with --from (raw_dir/from/, read first) and raw_dir."""
     if root is not None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -96,13 +126,16 @@ def _oe_root(name: str, raw_dir: Path, root, subfolders: Sequence[str]) -> Path:
         return root
     if not raw_dir.is_dir():
         raise missing(name, raw_dir, [f"the folder {raw_dir} does not exist"], INSTRUCTIONS[name])
-    for sub in subfolders:
-        if (raw_dir / sub).is_dir() and any(_WNID.match(d) for d in _class_dirs(raw_dir / sub)):
-            return raw_dir / sub
-    if any(_WNID.match(d) for d in _class_dirs(raw_dir)):
-        return raw_dir
-    raise missing(name, raw_dir, [f"class folders named by WordNet id (raw_dir/<wnid>/*.JPEG, or under "
-                                   f"{', '.join('raw_dir/' + s for s in subfolders)})"], INSTRUCTIONS[name])
+    given = raw_dir / FROM
+    bases = [given, raw_dir] if given.is_dir() else [raw_dir]
+    for base in bases:
+        for folder in [base / sub for sub in subfolders] + [base]:
+            if folder.is_dir() and any(_WNID.match(d) for d in _class_dirs(folder)):
+                return folder.resolve() if base == given else folder  # the manifest names the user's own folder
+    where = [f"raw_dir/<wnid>/*.JPEG, or under {', '.join('raw_dir/' + s for s in subfolders)}"]
+    if given.is_dir():
+        where.append(f"nor in the folder given with --from ({given.resolve()}) or those folders inside it")
+    raise missing(name, raw_dir, [f"class folders named by WordNet id ({'; '.join(where)})"], INSTRUCTIONS[name])
 
 
 def _prepare_oe(name: str, root: Path, excluded: set[str], count: int, seed: int, size: int, workers,
@@ -174,23 +207,27 @@ def prepare_imagenet22k_minus_1k(raw_dir, out_dir, *, count: int = 50_000, seed:
     return _prepare_oe(name, root, onek | extra, count, seed, size, workers, out_dir, what)
 
 
-def prepare_imagenet1k_minus_30(raw_dir, out_dir, *, exclude_wnids: Sequence[str] | str = (), count: int = 50_000,
-                                seed: int = 0, root=None, size: int = DEFAULT_SIZE,
+def prepare_imagenet1k_minus_30(raw_dir, out_dir, *, exclude_wnids: Sequence[str] | str | None = None,
+                                count: int = 50_000, seed: int = 0, root=None, size: int = DEFAULT_SIZE,
                                 workers: int | None = None) -> dict:
-    """ImageNet-1k training images minus the class folders named in `exclude_wnids` (for ImageNet-30: its 30
-    classes' wnids): the OE of the public OECL code for ImageNet-30 (the paper states ImageNet-22k minus 1k).
-    `count` images drawn uniformly (seeded); the public code uses the whole remainder (about 1.2M images)."""
+    """ImageNet-1k training images minus the class folders of ImageNet-30's 30 wnids (imagenet30_wnids.txt), or
+    minus those named in `exclude_wnids` when given: the OE of the public OECL code for ImageNet-30 (the paper states
+    ImageNet-22k minus 1k). `count` images drawn uniformly (seeded); the public code uses the whole remainder
+    (about 1.2M images)."""
     name = "imagenet1k_minus_30"
     raw_dir, out_dir, size = Path(raw_dir), Path(out_dir), check_size(size)
-    extra = set(_as_names(exclude_wnids))
-    if not extra:
-        raise ValueError(f"{name}: pass exclude_wnids, the class folder names to leave out (for ImageNet-30, the "
-                         "wnids of its 30 classes)")
+    in30 = set(imagenet30_wnids().values())
+    excluded = in30 if exclude_wnids is None else set(_as_names(exclude_wnids))
+    if not excluded:
+        raise ValueError(f"{name}: exclude_wnids is empty; leave it out to exclude ImageNet-30's 30 classes, or "
+                         "prepare imagenet1k for every class")
     root = _oe_root(name, raw_dir, root, ("train", "ILSVRC2012_img_train"))
-    absent = sorted(extra - set(_class_dirs(root)))
-    what = (f"ImageNet-1k train minus {len(extra)} class folders (exclude_wnids"
+    absent = sorted(excluded - set(_class_dirs(root)))
+    which = ("ImageNet-30's 30 classes, wnids from oecl_core/data/imagenet30_wnids.txt (hendrycks/ss-ood)"
+             if excluded == in30 else "exclude_wnids")
+    what = (f"ImageNet-1k train minus {len(excluded)} class folders ({which}"
             + (f"; not present under the root: {', '.join(absent)}" if absent else "") + ")")
-    return _prepare_oe(name, root, extra, count, seed, size, workers, out_dir, what)
+    return _prepare_oe(name, root, excluded, count, seed, size, workers, out_dir, what)
 
 
 def prepare_imagenet1k(raw_dir, out_dir, *, count: int = 50_000, seed: int = 0, root=None, size: int = DEFAULT_SIZE,
@@ -204,9 +241,15 @@ def prepare_imagenet1k(raw_dir, out_dir, *, count: int = 50_000, seed: int = 0, 
 
 ENTRIES = [
     DataSet("imagenet22k_minus_1k", "ImageNet-22k minus ImageNet-1k, OE for the 224-px data sets (manual)",
-            prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"], label="ImageNet-22k minus ImageNet-1k"),
+            prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"],
+            label="ImageNet-22k minus ImageNet-1k", package_inputs=(str(SYNSETS_FILE),)),
+    # the pipeline names the list as the job's input and passes its 30 wnids (the preparer's default) on the command
+    # line, so that a dry run shows what is left out
     DataSet("imagenet1k_minus_30", "ImageNet-1k minus the ImageNet-30 classes, the public code's OE (manual)",
-            prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"], label="ImageNet-1k minus the 30 classes"),
+            prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"],
+            label="ImageNet-1k minus the 30 classes",
+            pipeline_options=(("exclude_wnids", ",".join(imagenet30_wnids().values())),),
+            package_inputs=(str(IMAGENET30_FILE),)),
     DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)", prepare_imagenet1k, (),
             INSTRUCTIONS["imagenet1k"], label="ImageNet-1k"),
 ]
