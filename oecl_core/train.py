@@ -373,6 +373,13 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     }
 
     end_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
+
+    def save_checkpoint(epochs_done: int, within: dict | None = None) -> None:
+        """The run after `epochs_done` epochs, and `within` the next one (its finished steps) when it stopped there."""
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epochs_done, "log": log,
+                 "config": cfg.to_dict()}
+        save_torch(out_dir / CHECKPOINT, state if within is None else {**state, "within": within})
+
     bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress if procs.is_main else False)
     started = time.monotonic()
     model.train()
@@ -408,12 +415,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 step_losses.append(loss)
                 if step + 1 < steps and _should_stop(stop, procs, device, step):
                     if procs.is_main:
-                        save_torch(out_dir / CHECKPOINT, {
-                            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                            "log": log,
-                            "config": cfg.to_dict(), "within": {
-                                "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
-                                "losses": [v.item() for v in step_losses], "seconds": time.monotonic() - t0}})
+                        save_checkpoint(epoch, within={
+                            "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
+                            "losses": [v.item() for v in step_losses], "seconds": time.monotonic() - t0})
                     raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} at epoch "
                                      f"{epoch + 1}, step {step + 1} of {steps}; every finished step is in its "
                                      "checkpoint", stop.received)
@@ -445,13 +449,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} "
                                   f"|f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
             if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
-                save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                                  "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
+                save_checkpoint(epoch + 1)
                 saved_epoch = epoch + 1
             if epoch + 1 < end_epoch and _should_stop(stop, procs, device, None):
                 if procs.is_main and saved_epoch != epoch + 1:
-                    save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                                      "epoch": epoch + 1, "log": log, "config": cfg.to_dict()})
+                    save_checkpoint(epoch + 1)
                 raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} after epoch "
                                  f"{epoch + 1}; every finished epoch is in its checkpoint", stop.received)
     if stop.received and procs.is_main:  # in the last epoch: trained and saved, the scoring is left to the next call
