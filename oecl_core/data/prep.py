@@ -55,6 +55,9 @@ class DataSet:
     # (training images per class, test images per class, where the numbers come from): the planner's counts before
     # the data set is prepared (its manifest replaces them)
     split_sizes: tuple = ()
+    # (bytes, where the number comes from): the source files' size, for the planner's disk figures (a manual
+    # download: the archive the instructions name); "about ..." marks a rounded published figure
+    download_size: tuple = ()
 
     @property
     def oe_only(self) -> bool:
