@@ -7,6 +7,7 @@ if PRESET not in PRESETS:
     raise ValueError(f"config: unknown preset {PRESET!r}; valid choices: {', '.join(PRESETS)}")
 DATA_ROOT = config["data_root"]
 TRAIN_RESOURCES = config["train_resources"][PRESET]
+KEEP_CHECKPOINTS = config.get("keep_checkpoints", True)  # false: a run's checkpoint goes once it is scored
 TABLES = config["tables"]
 FIGURES = config["figures"]
 

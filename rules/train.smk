@@ -36,6 +36,9 @@ rule train_run:
         out=lambda wc, output: os.path.dirname(output.metrics),
         data_root=DATA_ROOT,
         launcher=lambda wc, resources: launcher(int(resources.gpu)),  # torchrun, one process per GPU
+        # keep_checkpoints (config.yaml) is no setting of a run: a function of `output`, so that Snakemake's params
+        # trigger, which leaves such parameters out, reruns no job when it changes
+        keep=lambda wc, output: "" if KEEP_CHECKPOINTS else " --no-keep-checkpoint",
     threads: TRAIN_RESOURCES["threads"]
     resources:
         gpu=train_gpus,
@@ -50,4 +53,5 @@ rule train_run:
     shell:
         "OECL_DATA={params.data_root} exec {params.launcher} -m oecl_core run --preset {wildcards.preset}"
         " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
-        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt} > {log} 2>&1"
+        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt}{params.keep}"
+        " > {log} 2>&1"
