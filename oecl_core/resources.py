@@ -36,12 +36,14 @@ import torch
 
 GB = 1e9
 # torch.save writes a zip archive with one entry per tensor storage: a local header (30 bytes + name), padding that
-# aligns the data to 64 bytes, and a central directory record (46 bytes + name), plus the pickled reference to it.
-ZIP_BYTES_PER_STORAGE = 220
-# Small files of a run folder besides the checkpoint (measured on smoke runs: config.json about 1 KB, metrics.json
-# 2 KB, the job's log and benchmark file about 1 KB), and log.csv's bytes per epoch (17 columns of floats).
+# aligns the data to 64 bytes, and a central directory record (46 bytes + name), plus the pickled reference to it
+# (about 320 bytes in all: checked against real checkpoints, tests/test_resources.py).
+ZIP_BYTES_PER_STORAGE = 320
+# Small files of a run folder besides the checkpoint (measured on a smoke run: config.json 950 bytes, metrics.json
+# 1,988, the job's log and benchmark file about 1 KB), and log.csv's bytes per epoch (171 on that run; the rows with
+# Fig. 2's statistics are longer): estimates.
 SMALL_FILES_BYTES = 4_000
-LOG_CSV_BYTES_PER_EPOCH = 330
+LOG_CSV_BYTES_PER_EPOCH = 200
 # What keep_checkpoints: false leaves of the checkpoint: checkpoint_removed.json (size, sha256, epoch, settings).
 REMOVED_RECORD_BYTES = 1_500
 
