@@ -453,9 +453,9 @@ def resource_lines(costs: list[RunCost], preset: str, data_root: Path | None = N
         if c.cfg.dataset not in best or m.total > best[c.cfg.dataset][1].total:
             best[c.cfg.dataset] = (c, m)
     gb = lambda n: f"{n / res.GB:.2f}"  # noqa: E731
-    lines += ["\nGPU memory of a training job, GB (the largest per data set; kept on the GPU: its normal training images "
-              "and OE pool as uint8; the network's weights, gradients, optimiser state and bf16 weight copies; per "
-              "step the float batches and views and the activations autograd saves, in bf16; not counted: the "
+    lines += ["\nGPU memory of a training job, GB (the largest per data set; kept on the GPU: its normal training "
+              "images and OE pool as uint8; the network's weights, gradients, optimiser state and bf16 weight copies; "
+              "per step the float batches and views and the activations autograd saves, in bf16; not counted: the "
               "backward's transient buffers, the CUDA context, the allocator's cache):",
               f"{'data set':<14} {'largest job':<36} {'train imgs':>10} {'OE pool':>8} {'network':>8} {'views':>6} "
               f"{'inputs':>7} {'activ.':>7} {'total':>7}"]

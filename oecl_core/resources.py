@@ -16,16 +16,16 @@ per-tensor overhead. `keep_checkpoints: false` (config.yaml) removes each checkp
 GPU memory of a training step (train.py keeps on the device, for the whole run): the normal training images and the
 OE pool as uint8, the network's parameters, gradients and optimiser state, under bf16 autocast (precision auto on
 CUDA) the bf16 copies of its weights; and, per step, the float views it forwards and the activations the
-backward pass needs: the tensors autograd saves in the forward, counted on the CPU on the method's own network at the
-view size (per view: the difference between 4 and 2 views, so the weights saved alongside drop out), at 2 bytes per
-float element under bf16 autocast (4 with precision fp32). Not counted: the backward's transient gradient buffers,
+backward pass needs: the tensors autograd saves in the forward, counted on the meta device (shapes, no compute) on
+the method's own network at the view size (per view: the difference between 4 and 2 views, so the weights saved
+alongside drop out), at 2 bytes per float element under bf16 autocast (4 with precision fp32). Counted, not measured
+on a GPU: bf16 autocast keeps most saved tensors in bf16, not all. Not counted: the backward's transient gradient buffers,
 the loss's similarity matrices, the CUDA context and the allocator's cache (nvidia-smi shows more than this).
 """
 from __future__ import annotations
 
 import inspect
 import json
-import os
 import pickle
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -232,7 +232,8 @@ def _optimizer_per_param(optimizer: str, momentum: float, weight_decay: float) -
     of the optimiser, read off one step on a small network with every kind of parameter (conv, BN, linear)."""
     from .optim import build_optimizer
 
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
     opt = build_optimizer(net, optimizer, 0.1, momentum, weight_decay)
     for p in net.parameters():
         p.grad = torch.ones_like(p)
@@ -280,9 +281,9 @@ def build_network(cfg, device: str = "meta") -> torch.nn.Module:
     finally:
         logging.getLogger().setLevel(quiet)
     size = model.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
     with torch.device(device):
-        return ClipPromptNet(model, open_clip.get_tokenizer(CLIP_ARCH), size[0] if isinstance(size, (tuple, list)) else size,
-                             normal_class_names(cfg))
+        return ClipPromptNet(model, open_clip.get_tokenizer(CLIP_ARCH), size, normal_class_names(cfg))
 
 
 # --------------------------------------------------------------------------- disk

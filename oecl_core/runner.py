@@ -46,8 +46,8 @@ def load_trained(out_dir, cfg: RunConfig):
     path = Path(out_dir) / CHECKPOINT
     if not path.exists() and (Path(out_dir) / CHECKPOINT_REMOVED).exists():
         raise FileNotFoundError(f"{out_dir} was scored and its checkpoint then removed ({CHECKPOINT_REMOVED}: the "
-                                "pipeline's keep_checkpoints false, or run --no-keep-checkpoint), so it cannot be scored "
-                                "again; delete the run folder and run it again to retrain it")
+                                "pipeline's keep_checkpoints false, or run --no-keep-checkpoint), so it cannot be "
+                                "scored again; delete the run folder and run it again to retrain it")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint in {out_dir}: train this run first (python -m oecl_core train ...)")
     state = torch.load(path, map_location="cpu", weights_only=False)

@@ -207,11 +207,13 @@ _ILSVRC_TRAIN = (147_897_477_120, "ILSVRC2012_img_train.tar (image-net.org: 138 
 
 ENTRIES = [
     DataSet("imagenet22k_minus_1k", "ImageNet-22k minus ImageNet-1k, OE for the 224-px data sets (manual)",
-            prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"], label="ImageNet-22k minus ImageNet-1k",
+            prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"],
+            label="ImageNet-22k minus ImageNet-1k",
             download_size=(1_310_000_000_000, "about 1.31 TB: fall11_whole.tar (Alibaba-MIIL/ImageNet21K, "
                                               "dataset_preprocessing/processing_instructions.md)")),
     DataSet("imagenet1k_minus_30", "ImageNet-1k minus the ImageNet-30 classes, the public code's OE (manual)",
-            prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"], label="ImageNet-1k minus the 30 classes",
+            prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"],
+            label="ImageNet-1k minus the 30 classes",
             download_size=_ILSVRC_TRAIN),
     DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)", prepare_imagenet1k, (),
             INSTRUCTIONS["imagenet1k"], label="ImageNet-1k", download_size=_ILSVRC_TRAIN),
