@@ -424,7 +424,7 @@ def resource_lines(costs: list[RunCost], preset: str, data_root: Path | None = N
         by_method[c.cfg.method].append((c, res.run_disk(c.cfg)))
     lines += ["\ndisk of the run folders (results/<preset>/runs/; checkpoint.pt computed from the network's parameter "
               "and buffer counts, the optimiser's state, the log and torch.save's overhead):",
-              f"{'method':<12} {'runs':>6} {'checkpoint/run':>15} {'model':>10} {'optimiser':>10} {'log':>9} "
+              f"{'method':<17} {'runs':>6} {'checkpoint/run':>15} {'model':>10} {'optimiser':>10} {'log':>9} "
               f"{'other files/run':>16} {'checkpoints':>12}"]
     ckpt_total = other_total = 0
     for method, items in by_method.items():
@@ -433,7 +433,7 @@ def resource_lines(costs: list[RunCost], preset: str, data_root: Path | None = N
         ckpt_total, other_total = ckpt_total + ckpts, other_total + others
         mean = lambda key: sum(d.parts.get(key, 0) for _, d in items) / len(items)  # noqa: E731
         per = ckpts / len(items)
-        lines.append(f"{method:<12} {len(items):>6,} {res.fmt_bytes(per) if per else '-':>15} "
+        lines.append(f"{method:<17} {len(items):>6,} {res.fmt_bytes(per) if per else '-':>15} "
                      f"{res.fmt_bytes(mean('model')) if per else '-':>10} "
                      f"{res.fmt_bytes(mean('optimiser')) if per else '-':>10} "
                      f"{res.fmt_bytes(mean('log')) if per else '-':>9} {res.fmt_bytes(others / len(items)):>16} "

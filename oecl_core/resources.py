@@ -383,13 +383,13 @@ def _oe_images(cost, data_root: Path) -> tuple[int, int, bool]:
     if not (get_method(cfg.method).uses_external_oe and cfg.alpha > 0) or cfg.oe in ("", "none"):
         return 0, 0, True
     if cfg.oe == BENCHMARK_OE:  # few-shot: shots of the obtainable class, stored as the data set
-        counts, per, measured = image_bytes(cfg.dataset, data_root)
+        per, measured = _dataset_image_bytes(cfg, data_root)
         train = data_sizes(cfg.dataset, data_root)[0]
         order = sorted(range(len(train)), key=lambda c: -train[c])
         normal = order[0] if cfg.cls < 0 else cfg.cls
         obtainable = next(c for c in order if c != normal) if cfg.obtainable < 0 else cfg.obtainable
         n = train[obtainable] if cfg.shots < 0 else cfg.shots
-        return n, per[0], measured
+        return n, per, measured
     if cfg.oe not in SETS:  # sample photos (smoke): small
         return 0, 0, True
     counts, per, measured = image_bytes(cfg.oe, data_root)
@@ -397,19 +397,24 @@ def _oe_images(cost, data_root: Path) -> tuple[int, int, bool]:
     return (min(n, cfg.oe_count) if cfg.oe_count else n), per[0], measured
 
 
+def _dataset_image_bytes(cfg, data_root: Path) -> tuple[int, bool]:
+    """(bytes per stored training image, exact) of a run's data set; an embedded one is stored square."""
+    from .data.sets import SETS
+
+    if cfg.dataset in SETS:
+        _, per, exact = image_bytes(cfg.dataset, data_root)
+        return per[0], exact
+    side = cfg.stored_size or cfg.image_size
+    return 3 * side * side, True
+
+
 def gpu_memory(cost, data_root: Path, step_shapes) -> GpuMemory:
     """The memory one training job keeps on the GPU (the module's docstring says what is counted)."""
-    from .data.sets import SETS
     from .methods import get_method
 
     cfg = cost.cfg
     method = get_method(cfg.method)
-    if cfg.dataset in SETS:
-        _, per, measured = image_bytes(cfg.dataset, data_root)
-        per_train = per[0]
-    else:
-        side = cfg.stored_size or cfg.image_size
-        per_train, measured = 3 * side * side, True
+    per_train, measured = _dataset_image_bytes(cfg, data_root)
     n_oe, per_oe, oe_measured = _oe_images(cost, data_root)
     bf16 = cfg.precision in ("auto", "bf16")
     s = network_state(cfg)

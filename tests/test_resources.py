@@ -125,3 +125,15 @@ def test_the_plan_command_prints_data_disk_with_and_without_keep_checkpoints_and
     assert "data sets read (1 training jobs" in out and "digits" in out and "embedded" in out
     assert "with keep_checkpoints: true (the default" in out and "with keep_checkpoints: false" in out
     assert "GPU memory of a training job" in out
+
+
+def test_few_shot_jobs_on_an_embedded_data_set_count_their_own_oe_images():
+    groups = plan.target_groups(plan.load_pipeline_config(REPO / "config.yaml"), "table4", "smoke")
+    costs = [plan.run_cost(r, "smoke") for rs in groups.values() for r in rs]
+    few_shot = [c for c in costs if c.cfg.oe == "benchmark" and c.view_shapes]
+    assert few_shot
+    for c in few_shot:
+        m = res.gpu_memory(c, REPO / "no-data-here", c.view_shapes)
+        side = c.cfg.stored_size or c.cfg.image_size
+        assert m.measured and m.train_images == c.n_train * 3 * side * side
+        assert m.oe_images % (3 * side * side) == 0 and m.total > 0
