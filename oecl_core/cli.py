@@ -133,7 +133,8 @@ def cmd_run(args) -> int:
         print(f"error: not retried: {refused}", file=sys.stderr)
         return 1
     try:
-        metrics = run_experiment(_config(args), args.out, stop_after_epoch=args.stop_after_epoch)
+        metrics = run_experiment(_config(args), args.out, stop_after_epoch=args.stop_after_epoch,
+                                 keep_checkpoint=args.keep_checkpoint)
     except RunStopped as stopped:
         retry.record_stop(args.out, args.attempt)
         job = retry.requeue() if stopped.warned else None
@@ -321,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempt", type=int, default=1,
                    help="Snakemake's attempt number: a retry resumes a run stopped by a signal, not one that failed or "
                         "was cancelled (oecl_core/retry.py)")
+    p.add_argument("--keep-checkpoint", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-keep-checkpoint: once the run is scored, delete checkpoint.pt and leave "
+                        "checkpoint_removed.json (its size and sha256, a copy of the metrics); a later call does not "
+                        "train the run again (the pipeline's keep_checkpoints: false). Not one of the run's settings")
     p = sub.add_parser("score", help="score a trained run's test set; writes metrics.json")
     p.add_argument("--run", required=True, help="run folder written by train")
     p.add_argument("--n-aug", type=int, default=None)

@@ -1,11 +1,14 @@
 """One experiment end to end: build the split, train (or resume), score, and write metrics.json."""
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import sys
 import time
 import warnings
 from contextlib import nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,8 @@ from .metrics import auroc
 from .methods import get_method
 from .progress import Progress
 from .device import resolve_device
-from .train import CHECKPOINT, UNDERTRAINED_CHANGE, build_network, conv_weight_change, is_collapsed, read_log, train
+from .train import (CHECKPOINT, CHECKPOINT_REMOVED, UNDERTRAINED_CHANGE, ResumeMismatch, build_network,
+                    conv_weight_change, is_collapsed, read_log, settings_changes, train)
 
 
 def versions() -> dict:
@@ -40,6 +44,10 @@ def load_trained(out_dir, cfg: RunConfig):
     if not get_method(cfg.method).trains:
         return build_network(cfg).to(resolve_device(cfg.device))
     path = Path(out_dir) / CHECKPOINT
+    if not path.exists() and (Path(out_dir) / CHECKPOINT_REMOVED).exists():
+        raise FileNotFoundError(f"{out_dir} was scored and its checkpoint then removed ({CHECKPOINT_REMOVED}: the "
+                                "pipeline's keep_checkpoints false, or run --no-keep-checkpoint), so it cannot be "
+                                "scored again; delete the run folder and run it again to retrain it")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint in {out_dir}: train this run first (python -m oecl_core train ...)")
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -94,11 +102,70 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     return metrics
 
 
-def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_after_epoch: int | None = None) -> dict | None:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_checkpoint(out_dir, cfg: RunConfig, metrics: dict) -> dict | None:
+    """Once a run is scored: deletes its checkpoint.pt, leaving CHECKPOINT_REMOVED, a record of it (its size, sha256
+    and epoch, the run's settings and a copy of its metrics). The record is written first, so an interruption leaves
+    both files, never neither. Returns the record (None: the run has no checkpoint, e.g. zero-shot CLIP)."""
+    out_dir = Path(out_dir)
+    path = out_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    record = {"file": CHECKPOINT, "bytes": path.stat().st_size, "sha256": _sha256(path), "epoch": cfg.epochs,
+              "removed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "why": "scored; removed as keep_checkpoints false asks (run --no-keep-checkpoint): the tables and "
+                     "figures read metrics.json and log.csv only",
+              "settings": cfg.to_dict(), "metrics": metrics}
+    write_json(out_dir / CHECKPOINT_REMOVED, record)
+    path.unlink()
+    return record
+
+
+def scored_without_checkpoint(cfg: RunConfig, out_dir, write: bool = True) -> dict | None:
+    """The metrics of a run that was scored and whose checkpoint was then removed (None: not such a run): such a run
+    is finished and is not trained again. Snakemake deletes a job's output (metrics.json) before it runs the job
+    again (e.g. after an edit of the rule), so metrics.json is restored from the record where it is missing (`write`:
+    this process may write). Other settings than the record's are refused, as a checkpoint's are."""
+    out_dir = Path(out_dir)
+    record_path = out_dir / CHECKPOINT_REMOVED
+    if (out_dir / CHECKPOINT).exists() or not record_path.exists():
+        return None
+    record = json.loads(record_path.read_text())
+    changes = settings_changes(dict(record["settings"]), cfg)
+    if changes:
+        raise ResumeMismatch(f"{out_dir} was scored with other settings ({changes}) and its checkpoint removed "
+                             f"({CHECKPOINT_REMOVED}); use another output folder, or delete this one to train the run "
+                             "again")
+    metrics_path = out_dir / "metrics.json"
+    if not metrics_path.exists():
+        if write:
+            write_json(metrics_path, record["metrics"])
+        restored = " (metrics.json restored from it)"
+    else:
+        restored = ""
+    print(f"{out_dir}: scored on an earlier call and its checkpoint removed ({CHECKPOINT_REMOVED}{restored}); nothing "
+          "to train or score", file=sys.stderr)
+    return record["metrics"] if not metrics_path.exists() else json.loads(metrics_path.read_text())
+
+
+def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_after_epoch: int | None = None,
+                   keep_checkpoint: bool = True) -> dict | None:
     """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early.
+    keep_checkpoint False: once scored, the checkpoint is removed (remove_checkpoint), and a later call returns the
+    run's metrics without training (scored_without_checkpoint).
     One process at a time per run folder: a second one waits for the first (io.run_lock), then resumes."""
-    split = split_for(cfg)
     procs = distributed.from_environment()
+    done = scored_without_checkpoint(cfg, out_dir, write=procs.is_main)
+    if done is not None:
+        return done if procs.is_main else None
+    split = split_for(cfg)
     # Under torchrun rank 0 holds the lock for the job's processes (the others wait for it in the process group).
     with run_lock(out_dir, ", then resuming from its checkpoint") if procs.is_main else nullcontext():
         result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
@@ -108,4 +175,9 @@ def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_a
             print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume",
                   file=sys.stderr)
             return None
-        return score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)
+        metrics = score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)
+        if keep_checkpoint:
+            (Path(out_dir) / CHECKPOINT_REMOVED).unlink(missing_ok=True)  # a stale record: the checkpoint is here
+        else:
+            remove_checkpoint(out_dir, cfg, metrics)
+        return metrics

@@ -36,6 +36,8 @@ LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", 
               "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood", "steps"]
 AUG_STAT_VIEWS = 8  # augmented views per probe image for the mu / sigma / sigma_v statistics (Fig. 2)
 CHECKPOINT = "checkpoint.pt"
+# Left in a run folder instead of checkpoint.pt by a run scored with keep_checkpoint False (runner.remove_checkpoint).
+CHECKPOINT_REMOVED = "checkpoint_removed.json"
 # A run has collapsed (paper Fig. 4: the OE norm penalty pushed the features of the training images to zero
 # together with the OE's, and its AUROC means nothing) when, with the OE term on, the final mean ID feature norm
 # is below COLLAPSE_DROP of the largest ID norm logged once BatchNorm had settled AND no longer
@@ -232,16 +234,29 @@ def conv_weight_change(model, cfg: RunConfig) -> float:
     return float(torch.tensor(changes).median())
 
 
+class CheckpointRemoved(RuntimeError):
+    """The run was scored and its checkpoint removed (keep_checkpoints: false): it cannot be trained further."""
+
+
+def settings_changes(saved: dict, cfg: RunConfig) -> str:
+    """The settings that differ between a run folder's saved settings and cfg, beyond those a resumption may change
+    ("" when none); a setting the saved ones lack ran with its default."""
+    saved, wanted = {**{k: v for k, v in SETTING_DEFAULTS.items() if k not in saved}, **saved}, cfg.to_dict()
+    diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
+    return ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
+
+
 def load_checkpoint(out_dir: Path, cfg: RunConfig):
     path = Path(out_dir) / CHECKPOINT
     if not path.exists():
+        if (Path(out_dir) / CHECKPOINT_REMOVED).exists():
+            raise CheckpointRemoved(
+                f"{out_dir} was scored and its checkpoint removed ({CHECKPOINT_REMOVED}: keep_checkpoints false); "
+                "it cannot be trained further. Delete the run folder to train it again from the start.")
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
-    saved, wanted = dict(state["config"]), cfg.to_dict()
-    saved = {**{k: v for k, v in SETTING_DEFAULTS.items() if k not in saved}, **saved}
-    diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
-    if diff:
-        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
+    changes = settings_changes(dict(state["config"]), cfg)
+    if changes:
         raise ResumeMismatch(
             f"{path} was written by a run with other settings ({changes}). Use another output folder, "
             "or delete the checkpoint to start this run over."

@@ -10,6 +10,7 @@ if PRESET not in PRESETS:
     raise ValueError(f"config: unknown preset {PRESET!r}; valid choices: {', '.join(PRESETS)}")
 DATA_ROOT = config["data_root"]
 TRAIN_RESOURCES = config["train_resources"][PRESET]
+KEEP_CHECKPOINTS = config.get("keep_checkpoints", True)  # false: a run's checkpoint goes once it is scored
 TABLES = config["tables"]
 if config.get("datasets"):  # only these data sets' rows, e.g. --config 'datasets=[cifar10]'
     for _dataset in config["datasets"]:

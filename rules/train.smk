@@ -17,6 +17,9 @@ rule train_run:
         # other job holds and sets CUDA_VISIBLE_DEVICES to them (Snakemake's `gpu` resource caps their total but
         # numbers none). A job with no GPU starts as it did.
         launcher=lambda wc, resources: gpu_slots.command(int(resources.gpu), launcher(int(resources.gpu))),
+        # keep_checkpoints (config.yaml) is no setting of a run: a function of `output`, so that Snakemake's params
+        # trigger, which leaves such parameters out, reruns no job when it changes
+        keep=lambda wc, output: "" if KEEP_CHECKPOINTS else " --no-keep-checkpoint",
     threads: TRAIN_RESOURCES["threads"]
     resources:
         gpu=train_gpus,
@@ -34,4 +37,5 @@ rule train_run:
     shell:
         "OECL_DATA={params.data_root} exec {params.launcher} -m oecl_core run --preset {wildcards.preset}"
         " --dataset {wildcards.dataset} --benchmark '{wildcards.benchmark}' --method {wildcards.method}"
-        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt} > {log} 2>&1"
+        " --cls {wildcards.cls} --seed {wildcards.seed} --out {params.out} --attempt {resources.attempt}{params.keep}"
+        " > {log} 2>&1"

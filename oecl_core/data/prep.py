@@ -64,6 +64,9 @@ class DataSet:
     # files of this package the preparer reads (lists of class ids): the inputs of the pipeline's preparation job,
     # named by a dry run; a changed list prepares the data set again
     package_inputs: tuple[str, ...] = ()
+    # (bytes, where the number comes from): the source files' size, for the planner's disk figures (a manual
+    # download: the archive the instructions name); "about ..." marks a rounded published figure
+    download_size: tuple = ()
 
     @property
     def oe_only(self) -> bool:

@@ -116,8 +116,10 @@ ENTRIES = [
     # alpha 1 for CIFAR-10 (App. I); 80M Tiny Images is the paper's OE, the 300K random images stand in by default
     DataSet("cifar10", "CIFAR-10, 50,000 / 10,000 images, 10 classes", prepare_cifar10, CIFAR10_SOURCES, CIFAR10_HOW,
             label="CIFAR-10", image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k", class_names=CLASSES,
-            split_sizes=((5000,) * 10, (1000,) * 10, "CIFAR-10's split")),
+            split_sizes=((5000,) * 10, (1000,) * 10, "CIFAR-10's split"),
+            download_size=(170_498_071, "cifar-10-python.tar.gz as the CIFAR server sends it (Content-Length)")),
     DataSet("cifar100", "CIFAR-100 (OOD / OE for CIFAR-10)", prepare_cifar100, CIFAR100_SOURCES, CIFAR100_HOW,
             label="CIFAR-100", image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k",
-            split_sizes=((500,) * 100, (100,) * 100, "CIFAR-100's split (100 fine classes)")),
+            split_sizes=((500,) * 100, (100,) * 100, "CIFAR-100's split (100 fine classes)"),
+            download_size=(169_001_437, "cifar-100-python.tar.gz as the CIFAR server sends it (Content-Length)")),
 ]

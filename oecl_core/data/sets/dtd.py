@@ -95,7 +95,8 @@ def prepare_dtd224(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, fold: int = 1,
 ENTRIES = [
     DataSet("dtd", "Describable Textures at 32 px, 47 classes (OE / OOD for CIFAR-10)", prepare_dtd, SOURCES, HOW,
             label="DTD", image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k", class_names=CLASSES,
-            split_sizes=((80,) * 47, (40,) * 47, "DTD's fold 1: train + val, test (40 images per class each)")),
+            split_sizes=((80,) * 47, (40,) * 47, "DTD's fold 1: train + val, test (40 images per class each)"),
+            download_size=(625_239_812, "dtd-r1.0.1.tar.gz as the VGG server sends it (Content-Length)")),
     # Table VII: OE ImageNet-22k minus 1k, as the paper's text (App. D) and the eoe DTD runner whose HSC / BCE numbers
     # the table quotes (oe_dataset='imagenet21k'); the caption's ImageNet-1k is the variant
     # `one_vs_rest~oe=imagenet1k` (docs/fidelity.md, "Table VII's OE"). The paper gives no alpha for DTD; 0.1 is its
@@ -103,5 +104,6 @@ ENTRIES = [
     DataSet("dtd224", "Describable Textures at 224 px, one vs. rest, 40 training images per class (Table VII)",
             prepare_dtd224, SOURCES, HOW224, label="DTD", image_size=224, stored_size=DEFAULT_SIZE, stem="imagenet",
             alpha=0.1, default_oe="imagenet22k_minus_1k", class_names=CLASSES, raw_name="dtd",
-            split_sizes=((40,) * 47, (40,) * 47, "DTD's fold 1: train, test (40 images per class each)")),
+            split_sizes=((40,) * 47, (40,) * 47, "DTD's fold 1: train, test (40 images per class each)"),
+            download_size=(625_239_812, "dtd-r1.0.1.tar.gz, shared with dtd (raw/dtd/)")),
 ]

@@ -239,17 +239,22 @@ def prepare_imagenet1k(raw_dir, out_dir, *, count: int = 50_000, seed: int = 0, 
     return _prepare_oe(name, root, set(), count, seed, size, workers, out_dir, "ImageNet-1k train, every class folder")
 
 
+# ILSVRC2012_img_train.tar, 147,897,477,120 bytes (138 GB on image-net.org's download page)
+_ILSVRC_TRAIN = (147_897_477_120, "ILSVRC2012_img_train.tar (image-net.org: 138 GB)")
+
 ENTRIES = [
     DataSet("imagenet22k_minus_1k", "ImageNet-22k minus ImageNet-1k, OE for the 224-px data sets (manual)",
             prepare_imagenet22k_minus_1k, (), INSTRUCTIONS["imagenet22k_minus_1k"],
-            label="ImageNet-22k minus ImageNet-1k", package_inputs=(str(SYNSETS_FILE),)),
+            label="ImageNet-22k minus ImageNet-1k", package_inputs=(str(SYNSETS_FILE),),
+            download_size=(1_310_000_000_000, "about 1.31 TB: fall11_whole.tar (Alibaba-MIIL/ImageNet21K, "
+                                              "dataset_preprocessing/processing_instructions.md)")),
     # the pipeline names the list as the job's input and passes its 30 wnids (the preparer's default) on the command
     # line, so that a dry run shows what is left out
     DataSet("imagenet1k_minus_30", "ImageNet-1k minus the ImageNet-30 classes, the public code's OE (manual)",
             prepare_imagenet1k_minus_30, (), INSTRUCTIONS["imagenet1k_minus_30"],
             label="ImageNet-1k minus the 30 classes",
             pipeline_options=(("exclude_wnids", ",".join(imagenet30_wnids().values())),),
-            package_inputs=(str(IMAGENET30_FILE),)),
+            package_inputs=(str(IMAGENET30_FILE),), download_size=_ILSVRC_TRAIN),
     DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)", prepare_imagenet1k, (),
-            INSTRUCTIONS["imagenet1k"], label="ImageNet-1k"),
+            INSTRUCTIONS["imagenet1k"], label="ImageNet-1k", download_size=_ILSVRC_TRAIN),
 ]

@@ -46,4 +46,6 @@ ENTRIES = [DataSet("svhn", "SVHN cropped digits (OOD / far OE)", prepare_svhn, S
                    image_size=32, stem="cifar", alpha=1.0, default_oe="tiny300k",
                    class_names=tuple(str(d) for d in range(10)),
                    split_sizes=((7326,) * 10, (2603,) * 10,
-                                "approximate: SVHN's 73,257 / 26,032 images spread evenly over the digits"))]
+                                "approximate: SVHN's 73,257 / 26,032 images spread evenly over the digits"),
+                   download_size=(182_040_794 + 64_275_384, "train_32x32.mat 182,040,794 + test_32x32.mat 64,275,384 "
+                                                           "bytes as the SVHN server sends them"))]

@@ -124,7 +124,11 @@ def prepare_tiny80m(raw_dir, out_dir, *, count: int = 300_000, seed: int = 0, ch
 
 ENTRIES = [
     DataSet("tiny300k", "300K random images, OE standing in for 80M Tiny Images", prepare_tiny300k, TINY300K_SOURCES,
-            TINY300K_HOW, label="300K random images (standing in for 80M Tiny Images)"),
+            TINY300K_HOW, label="300K random images (standing in for 80M Tiny Images)",
+            split_sizes=((300_000,), (), "the file's 300,000 images (all kept unless limit is given)"),
+            download_size=(300_000 * TINY_IMAGE_BYTES + 128, "from its layout: one .npy of 300,000 uint8 images of "
+                                                             "32 x 32 x 3 and its 128-byte header")),
     DataSet("tiny80m", "80M Tiny Images minus CIFAR, OE (manual, withdrawn upstream)", prepare_tiny80m, (),
-            TINY80M_HOW, label="80M Tiny Images"),
+            TINY80M_HOW, label="80M Tiny Images",
+            download_size=(79_302_017 * TINY_IMAGE_BYTES, f"{TINY80M_BIN}: 79,302,017 images of 3,072 bytes")),
 ]
