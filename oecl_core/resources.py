@@ -19,8 +19,8 @@ CUDA) the bf16 copies of its weights; and, per step, the float views it forwards
 backward pass needs: the tensors autograd saves in the forward, counted on the meta device (shapes, no compute) on
 the method's own network at the view size (per view: the difference between 4 and 2 views, so the weights saved
 alongside drop out), at 2 bytes per float element under bf16 autocast (4 with precision fp32). Counted, not measured
-on a GPU: bf16 autocast keeps most saved tensors in bf16, not all. Not counted: the backward's transient gradient buffers,
-the loss's similarity matrices, the CUDA context and the allocator's cache (nvidia-smi shows more than this).
+on a GPU: bf16 autocast keeps most saved tensors in bf16, not all. Not counted: the backward's transient gradient
+buffers, the loss's similarity matrices, the CUDA context and the allocator's cache (nvidia-smi shows more than this).
 """
 from __future__ import annotations
 
