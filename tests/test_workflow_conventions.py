@@ -53,7 +53,8 @@ def test_every_rule_that_runs_code_names_the_one_environment_file():
 def test_test_configuration_is_a_whole_valid_config_that_plans_table1_on_digits():
     config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
     assert config["preset"] == "smoke"
-    dry_run = ["table1", "-n", "--forceall", "--cores", "2", "--directory", ".test", "--configfile", ".test/config/config.yaml"]
+    dry_run = ["table1", "-n", "--forceall", "--cores", "2", "--directory", ".test",
+               "--configfile", ".test/config/config.yaml"]
     out = subprocess.run([sys.executable, "-m", "snakemake", *dry_run], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
