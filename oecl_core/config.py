@@ -62,7 +62,7 @@ class RunConfig:
     # Speed switches of the training step (README, "Speed"); the defaults are the plain eager step.
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 elsewhere; "bf16" or "fp32" on any device
     compile: bool = False  # torch.compile the network for the training steps (probes and scoring stay eager)
-    cuda_graphs: bool = False  # CUDA graphs (torch.compile mode "reduce-overhead"); CUDA only, an error elsewhere
+    cuda_graphs: bool = False  # the whole training step as one CUDA graph (step_graph.py); CUDA and LARS only
     score_batch_views: int = 2048  # views per scoring forward (more: larger batches on a big GPU)
 
     def to_dict(self) -> dict:

@@ -138,7 +138,10 @@ class LARS(torch.optim.Optimizer):
             for st, dp in zip(states, d):
                 st.setdefault("momentum_buffer", dp)  # a new buffer starts at the first step's d
             d = [st["momentum_buffer"] for st in states]
-        torch._foreach_add_(params, d, alpha=-lr)
+        if isinstance(lr, torch.Tensor):  # on the device (a CUDA graph replays with the lr of each step)
+            torch._foreach_add_(params, torch._foreach_mul(d, -lr))
+        else:
+            torch._foreach_add_(params, d, alpha=-lr)
 
 
 def param_groups_for(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -230,9 +233,13 @@ def scheduled_lr(base_lr: float, epoch_progress: float, epochs: int, warmup_epoc
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set the learning rate of every parameter group of ``optimizer`` to ``lr``."""
+    """Set the learning rate of every parameter group of ``optimizer`` to ``lr`` (a group whose lr is a device
+    tensor, step_graph.GraphedStep's, has it filled in place: no host sync, and a recorded graph reads it)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 def alpha_at(epoch: int, alpha: float, warmup_epochs: int) -> float:

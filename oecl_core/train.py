@@ -31,6 +31,7 @@ from .methods.base import empty_oe_error
 from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
+from .step_graph import GraphedStep
 
 LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed",
               "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood", "steps"]
@@ -116,9 +117,13 @@ class ResumeMismatch(RuntimeError):
     pass
 
 
-def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
+def epoch_seed(seed: int, epoch: int) -> int:
     # Distinct, reproducible streams per (seed, epoch): no generator state has to be checkpointed.
-    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch * 7919 + 17)
+    return seed * 1_000_003 + epoch * 7919 + 17
+
+
+def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(epoch_seed(seed, epoch))
 
 
 @dataclass
@@ -265,13 +270,15 @@ def load_checkpoint(out_dir: Path, cfg: RunConfig):
 
 
 def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None,
-                  precision: str = "auto", channels_last: bool | None = None, procs: Processes = SINGLE):
+                  precision: str = "auto", channels_last: bool | None = None, procs: Processes = SINGLE,
+                  autocast_cache: bool = True):
     """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
     the method's loss (its targets: the ID labels y_id for a supervised method, else what the views carry).
     Returns the detached loss (no host sync) and the number of views forwarded (by all processes).
     model may be the compiled network; precision: see device.autocast; channels_last (None: on CUDA) feeds the
     network channels-last inputs. With several processes (procs, oecl_core/distributed.py) x_id and x_oe are the
-    global batch, model is the DistributedDataParallel network, and each process forwards its share of the views."""
+    global batch, model is the DistributedDataParallel network, and each process forwards its share of the views.
+    autocast_cache False: see device.autocast (step_graph.GraphedStep's steps)."""
     device = x_id.device
     views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
     targets = y_id if y_id is not None else views.targets
@@ -283,7 +290,7 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
         channels_last = device.type == "cuda"
     if channels_last:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with autocast(device, precision):
+    with autocast(device, precision, cache=autocast_cache):
         z = model(inputs).float()
     if procs.active:  # every process computes the loss of the global batch
         z = torch.cat(distributed.gather_groups(z, [len(p) for p in parts], procs))
@@ -297,6 +304,15 @@ def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: flo
     return loss.detach(), len(inputs) * procs.world_size
 
 
+def optimizer_state(optimizer) -> dict:
+    """optimizer.state_dict() with every learning rate a float (GraphedStep keeps it in a device tensor)."""
+    state = optimizer.state_dict()
+    for group in state["param_groups"]:
+        if isinstance(group.get("lr"), torch.Tensor):
+            group["lr"] = group["lr"].item()
+    return state
+
+
 def _should_stop(stop: StopRequests, procs: Processes, device, step: int | None) -> bool:
     # One process: a signal is seen after the step it arrived in. Several: they agree every STOP_CHECK_STEPS steps
     # and at each epoch's end (step None), so that every rank stops at the same step.
@@ -305,15 +321,21 @@ def _should_stop(stop: StopRequests, procs: Processes, device, step: int | None)
     return stop.agreed(procs, device)
 
 
+# Devices whose runs may set cuda_graphs (tests add "cpu" to drive the graphed engine path without a capture).
+GRAPH_DEVICES = ("cuda",)
+
+
 def compiled_for_training(model, cfg: RunConfig, device: torch.device):
     """The module the training steps call: the network itself, or torch.compile of it (the compiled module shares
     the network's parameters, so checkpoints, probes and scoring use the eager network unchanged). cuda_graphs
-    compiles with mode "reduce-overhead", which records CUDA graphs: the training steps of a run have static
-    shapes (every step has the same ID and OE batch), and the probes, which do not, run eagerly."""
+    records the whole eager step instead (step_graph.GraphedStep), so it excludes compile."""
     if cfg.cuda_graphs:
-        if device.type != "cuda":
+        if device.type not in GRAPH_DEVICES:
             raise ValueError(f"cuda_graphs needs a CUDA device, and this run trains on {device}; leave cuda_graphs off")
-        return torch.compile(model, mode="reduce-overhead")
+        if cfg.compile:
+            raise ValueError("cuda_graphs records the eager step as one CUDA graph and compile compiles the network; "
+                             "choose one of them")
+        return model
     return torch.compile(model) if cfg.compile else model
 
 
@@ -353,6 +375,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     augment = method.train_augment(cfg)
     step_model = compiled_for_training(distributed.wrap(model, procs, device) if procs.active else model, cfg, device)
 
+    if cfg.cuda_graphs and procs.active:
+        raise ValueError("cuda_graphs records one process's step; train with one process, or leave cuda_graphs off")
     state = load_checkpoint(out_dir, cfg)  # refuses other settings before anything is written
     if procs.is_main:  # one writer per run folder
         write_json(out_dir / "config.json", cfg.to_dict())
@@ -365,6 +389,9 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             at = f", step {within['step']} of {within['steps']}" if within else ""
             print(f"resuming {out_dir} from its checkpoint at epoch {start_epoch} of {cfg.epochs}{at}", file=sys.stderr)
     saved_epoch = start_epoch
+    # after the checkpoint's optimiser state is in: the graphed step moves the learning rate onto the device
+    graphed = (GraphedStep(step_model, method, optimizer, augment, torch.Generator(device=device), cfg.precision)
+               if cfg.cuda_graphs else None)
 
     train_images = split.train.to(device)
     train_labels = split.train_labels.to(device) if method.needs_train_labels else None
@@ -391,8 +418,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
 
     def save_checkpoint(epochs_done: int, within: dict | None = None) -> None:
         """The run after `epochs_done` epochs, and `within` the next one (its finished steps) when it stopped there."""
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epochs_done, "log": log,
-                 "config": cfg.to_dict()}
+        state = {"model": model.state_dict(), "optimizer": optimizer_state(optimizer), "epoch": epochs_done,
+                 "log": log, "config": cfg.to_dict()}
         save_torch(out_dir / CHECKPOINT, state if within is None else {**state, "within": within})
 
     bar = Progress(cfg.epochs, f"{cfg.method} {split.description}", enabled=progress if procs.is_main else False)
@@ -403,7 +430,10 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             t0 = time.monotonic()
             # oe_resample=False reproduces the public code's never re-seeded samplers: one order, one OE subset.
             sampling_gen = epoch_generator(cfg.seed, epoch if cfg.oe_resample else 0, "cpu")
-            aug_gen = epoch_generator(cfg.seed, epoch, device)
+            if graphed is None:
+                aug_gen = epoch_generator(cfg.seed, epoch, device)
+            else:  # the graphs read the generator they were recorded with: re-seed it, the same stream
+                aug_gen = graphed.gen.manual_seed(epoch_seed(cfg.seed, epoch))
             order = torch.randperm(len(train_images), generator=sampling_gen)[: steps * batch].to(device)
             if needs_oe:
                 repeats = math.ceil(steps * oe_batch / len(oe_images))
@@ -425,8 +455,11 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 ids = order[step * batch:(step + 1) * batch]
                 x_id, y_id = train_images[ids], None if train_labels is None else train_labels[ids]
                 x_oe = oe_images[oe_order[step * oe_batch:(step + 1) * oe_batch]] if needs_oe else None
-                loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
-                                               cfg.temperature, y_id, cfg.precision, None, procs)
+                if graphed is None:
+                    loss, n_inputs = training_step(step_model, method, optimizer, augment, aug_gen, x_id, x_oe, alpha,
+                                                   cfg.temperature, y_id, cfg.precision, None, procs)
+                else:
+                    loss, n_inputs = graphed(x_id, x_oe, alpha, cfg.temperature, y_id)
                 step_losses.append(loss)
                 if step + 1 < steps and _should_stop(stop, procs, device, step):
                     if procs.is_main:
