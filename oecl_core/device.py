@@ -24,3 +24,21 @@ def autocast(device: torch.device, precision: str = "auto"):
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+# Constants of the training steps and scoring forwards, by (values, device, dtype). Built from host data, each
+# would be a host->device copy per call, and on CUDA such a copy waits for the device (a cudaStreamSynchronize).
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def constant(values: tuple, device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """torch.tensor(values, dtype=dtype, device=device), built once per (values, device, dtype) and then reused
+    (the same tensor: never modify it in place)."""
+    key = (values, torch.device(device), dtype)
+    cached = _CONSTANTS.get(key)
+    if cached is None:
+        # an ordinary tensor even when first asked for under inference_mode, so autograd may save it later
+        with torch.inference_mode(False):
+            cached = _CONSTANTS[key] = torch.tensor(values, dtype=dtype, device=device)
+    return cached
+
