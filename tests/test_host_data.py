@@ -9,7 +9,7 @@ from oecl_core.config import resolve_config
 from oecl_core.device import place_network
 from oecl_core.methods import METHODS, get_method
 from oecl_core.methods.gt_plus import shift_images
-from oecl_core.optim import build_optimizer
+from oecl_core.optim import OPTIMIZER_CHOICES, build_optimizer
 from oecl_core.syncs import count_cuda_syncs, count_host_tensors
 from oecl_core.train import build_network, training_step
 
@@ -71,6 +71,21 @@ def test_a_training_step_makes_no_tensor_from_host_data_and_reads_nothing_back(n
         loss, _ = step()
     assert counts.total == 0, f"{name}: {counts}"
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZER_CHOICES)
+def test_every_optimiser_steps_without_host_data(optimizer, one_torch_thread):
+    """The presets above use a few of the optimisers; each of them, in an OECL step (torch's own keep their step
+    counts on the host, which syncs.HOST_STATE_CODE leaves out)."""
+    method, cfg, model, train_images = _built("oecl")
+    opt = build_optimizer(model, optimizer, 0.1, 0.9, 1e-4)
+    gen = torch.Generator().manual_seed(0)
+    step = lambda: training_step(model, method, opt, method.train_augment(cfg), gen, train_images[:8],  # noqa: E731
+                                 _images(8, 1), 1.0, 0.5)
+    step()
+    with count_host_tensors() as counts:
+        step()
+    assert counts.total == 0, f"{optimizer}: {counts}"
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
