@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .device import constant
+
 __all__ = [
     "Canvas",
     "cat_images",
@@ -58,7 +60,7 @@ def to_grayscale(images: torch.Tensor) -> torch.Tensor:
     """(B,3,H,W) -> (B,1,H,W) luma; a single-channel batch is already grayscale."""
     if images.shape[1] == 1:
         return images
-    w = images.new_tensor(_GRAY_WEIGHTS).view(1, 3, 1, 1)
+    w = constant(_GRAY_WEIGHTS, images.device, images.dtype).view(1, 3, 1, 1)  # cached: no host copy per call
     return (images * w).sum(dim=1, keepdim=True)
 
 
@@ -82,7 +84,7 @@ def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_hsv` (branch-free formula: c_n = v - v*s*clamp(min(k, 4-k), 0, 1))."""
     h, s, v = hsv.unbind(dim=1)
-    n = hsv.new_tensor((5.0, 3.0, 1.0)).view(1, 3, 1, 1)  # R, G, B
+    n = constant((5.0, 3.0, 1.0), hsv.device, hsv.dtype).view(1, 3, 1, 1)  # R, G, B
     k = torch.remainder(n + h.unsqueeze(1) * 6.0, 6.0)
     ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
     return v.unsqueeze(1) - (v * s).unsqueeze(1) * ramp
@@ -324,7 +326,7 @@ def _sample_canvas(images: "Canvas", theta: torch.Tensor, size: int) -> torch.Te
     scale = torch.stack([cols / width, rows / height], dim=1)
     theta = theta * scale.unsqueeze(2) + F.pad((scale - 1).unsqueeze(2), (2, 0))
     grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
-    low = grid.new_tensor([1 / width - 1, 1 / height - 1])
+    low = constant((1 / width - 1, 1 / height - 1), grid.device, grid.dtype)
     high = torch.stack([(2 * cols - 1) / width - 1, (2 * rows - 1) / height - 1], dim=1).view(b, 1, 1, 2)
     grid = torch.minimum(torch.maximum(grid, low), high)
     return F.grid_sample(images.images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -188,14 +188,16 @@ def _image_paths(items: list[str]) -> list[Path]:
 
 def cmd_predict(args) -> int:
     from .augment import SimCLRAugment
-    from .device import resolve_device
+    from .device import place_network, resolve_device, use_cudnn_benchmark
     from .methods import get_method
     from .scores import feature_stats
     from .train import build_network
 
     state = torch.load(args.model, map_location="cpu", weights_only=False)
     cfg = RunConfig.from_dict(state["config"])
-    model = build_network(cfg).to(resolve_device(args.device or "auto"))
+    device = resolve_device(args.device or "auto")
+    use_cudnn_benchmark(device)
+    model = place_network(build_network(cfg), device)  # as the run trained it (channels-last on CUDA)
     model.load_state_dict(state["model"])
     method = get_method(cfg.method)
     method.configure(cfg)

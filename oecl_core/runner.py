@@ -21,7 +21,7 @@ from .io import run_lock, write_json
 from .metrics import auroc
 from .methods import get_method
 from .progress import Progress
-from .device import resolve_device
+from .device import place_network, resolve_device, use_cudnn_benchmark
 from .train import (CHECKPOINT, CHECKPOINT_REMOVED, UNDERTRAINED_CHANGE, ResumeMismatch, build_network,
                     conv_weight_change, is_collapsed, read_log, settings_changes, train)
 
@@ -42,7 +42,7 @@ def split_for(cfg: RunConfig) -> Split:
 
 def load_trained(out_dir, cfg: RunConfig):
     if not get_method(cfg.method).trains:
-        return build_network(cfg).to(resolve_device(cfg.device))
+        return place_network(build_network(cfg), resolve_device(cfg.device))
     path = Path(out_dir) / CHECKPOINT
     if not path.exists() and (Path(out_dir) / CHECKPOINT_REMOVED).exists():
         raise FileNotFoundError(f"{out_dir} was scored and its checkpoint then removed ({CHECKPOINT_REMOVED}: the "
@@ -53,7 +53,8 @@ def load_trained(out_dir, cfg: RunConfig):
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state["epoch"] < cfg.epochs:
         raise RuntimeError(f"{path} holds epoch {state['epoch']} of {cfg.epochs}: resume training before scoring")
-    model = build_network(cfg).to(resolve_device(cfg.device))
+    # placed as train() places it (channels-last on CUDA); load_state_dict keeps the weights' memory format
+    model = place_network(build_network(cfg), resolve_device(cfg.device))
     model.load_state_dict(state["model"])
     return model
 
@@ -66,6 +67,7 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     model = model or load_trained(out_dir, cfg)
     method = get_method(cfg.method)
     method.configure(cfg)
+    use_cudnn_benchmark(next(model.parameters()).device)
     bar = Progress(len(split.test), "scoring", enabled=progress)
     t0 = time.monotonic()
     scores = method.score(model, split.test, cfg, train_images=split.train, progress=bar.update)

@@ -23,7 +23,7 @@ from .augment import to_float
 from .config import RunConfig
 from .data import Split
 from . import distributed
-from .device import autocast
+from .device import autocast, place_network, use_cudnn_benchmark
 from .distributed import SINGLE, Processes
 from .io import save_torch, write_json, write_text
 from .methods import get_method
@@ -366,11 +366,10 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
-    model = build_network(cfg, method).to(device)
+    use_cudnn_benchmark(device)
+    model = place_network(build_network(cfg, method), device)  # channels-last on CUDA, as runner.load_trained
     if procs.active:
         model = distributed.global_batchnorm(model, device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     augment = method.train_augment(cfg)
     step_model = compiled_for_training(distributed.wrap(model, procs, device) if procs.active else model, cfg, device)

@@ -162,6 +162,43 @@ def test_cuda_training_steps_make_no_synchronising_call():
         torch.cuda.set_sync_debug_mode("default")
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.set_sync_debug_mode")
+def test_cuda_scoring_forwards_make_no_synchronising_call():
+    """One scoring forward as feature_stats runs it (n_aug augmented views of a batch, then the network), on
+    device-resident images: no synchronising call once the constants are cached."""
+    from oecl_core.augment import to_float
+
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = build_model("cifar", 0.25).to(device).to(memory_format=torch.channels_last).eval()
+    x = to_float(_batches(64)[0].to(device))
+    gen = torch.Generator(device=device).manual_seed(0)
+    augment = SimCLRAugment()
+
+    @torch.no_grad()
+    def forward():
+        return model(torch.cat([augment(x, gen) for _ in range(4)])).float()
+
+    forward()  # warm-up: the cached constants, cuDNN's choice of algorithms
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        forward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.set_sync_debug_mode")
+def test_count_cuda_syncs_counts_each_synchronising_call():
+    from oecl_core.syncs import count_cuda_syncs
+
+    x = torch.ones(4, device="cuda")
+    assert count_cuda_syncs(lambda: x * 2) == 0
+    assert count_cuda_syncs(lambda: [x.sum().item() for _ in range(3)]) == 3
+    assert count_cuda_syncs(lambda: x.new_tensor([1.0, 2.0])) >= 1  # a host->device copy that waits
+    assert torch.cuda.get_sync_debug_mode() == 0  # restored
+
+
 def test_a_checkpoint_from_before_the_switches_resumes(tmp_path):
     """config.json / checkpoint.pt written before precision, compile, cuda_graphs and score_batch_views existed:
     the run resumes (those settings were at their defaults), and the switches that do not change the result may

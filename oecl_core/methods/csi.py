@@ -122,7 +122,7 @@ class CSI(Method):
             logit[k, rows] += out[:, PROJ_DIM + k] / n_aug
 
         for start in range(0, len(images), batch_size):
-            x = to_float(images[start:start + batch_size].to(device))
+            x = to_float(images[start:start + batch_size].to(device, non_blocking=True))  # no stream sync
             rows = slice(start, start + len(x))
             if first or isinstance(x, Canvas):  # ood_pre.py at 224 px: each crop (and flip) in its 4 rotations
                 for _ in range(n_aug):

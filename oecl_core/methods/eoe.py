@@ -77,7 +77,7 @@ class EoeObjective(Method):
         device = next(model.parameters()).device
         out = []
         for start in range(0, len(test_images), batch_size):
-            x = self.test_view(to_float(test_images[start:start + batch_size].to(device)), cfg)
+            x = self.test_view(to_float(test_images[start:start + batch_size].to(device, non_blocking=True)), cfg)
             with autocast(device):
                 z = model(x).float()
             out.append(self.normality(model, z))

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import CropFlipAugment, crop_batch, rotate90, to_float
-from ..device import autocast
+from ..device import autocast, constant
 from ..models import EoeResNet18, HeadsNet, ResNet18
 from ..scores import center_crop
 from .base import Method, Views
@@ -33,7 +33,7 @@ def shift_images(x: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, s: int) ->
     """Translate each image by (dx, dy) = (value of class tx, value of class ty), class 0/1/2 = 0/-s/+s pixels,
     content moving right / down for positive values; the border is reflected (OpenCV's BORDER_REFLECT_101, as
     ss-ood, which is PyTorch's 'reflect' padding)."""
-    values = torch.tensor([0, -s, s], device=x.device)
+    values = constant((0, -s, s), x.device)  # cached: no host copy per step
     padded = F.pad(x, [s] * 4, mode="reflect")
     return crop_batch(padded, s - values[ty], s - values[tx], x.shape[2], x.shape[3])
 
@@ -114,7 +114,8 @@ class GTPlus(Method):
         shifts = [(a, b) for a in range(SHIFT_CLASSES) for b in range(SHIFT_CLASSES)] if self.translate else [(0, 0)]
         out = []
         for start in range(0, len(test_images), batch_size):
-            x = center_crop(to_float(test_images[start:start + batch_size].to(device)), cfg.image_size)
+            batch = test_images[start:start + batch_size].to(device, non_blocking=True)  # no stream sync
+            x = center_crop(to_float(batch), cfg.image_size)
             total = torch.zeros(len(x), device=device)
             for a, b in shifts:
                 full = lambda v: torch.full((len(x),), v, dtype=torch.long, device=device)  # noqa: E731
