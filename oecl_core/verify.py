@@ -293,10 +293,10 @@ def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Tim
     key = (cfg.dataset, cfg.method)
     model = None
     while metrics is None and done < cfg.epochs:
-        if split is None:
-            split = data.split(cfg)
-        left = budget.left()
         per_epoch = timings.per_epoch(key)
+        if split is None and (per_epoch is not None or budget.left() >= PROBE_MIN_SECONDS):
+            split = data.split(cfg)  # not read when there is no time to train anyway (a large archive takes a while)
+        left = budget.left()
         state = "stopped" if done else "skipped"
         resume = f"; checkpoint at epoch {done} of {cfg.epochs}, a later call resumes" if done else ""
         if per_epoch is None:
@@ -408,7 +408,10 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
                for method in methods for cls in classes for seed in seeds]  # every setting checked before any work
     ledgers = [ledger]
     out = Path(out) if out else None
-    if out is not None:
+    if out is not None and out.resolve() in (runs.resolve(), *runs.resolve().parents):
+        raise ValueError(f"--runs {runs} is inside --out {out}: the output folder would hold full checkpoints; give "
+                         "--runs a folder outside it")
+    if out is not None and (out / "ledger.csv").resolve() != ledger.resolve():
         ledgers.append(out / "ledger.csv")
     for path in ledgers:
         if not path.exists():
