@@ -1,7 +1,8 @@
 """Runs verified at the paper's full settings, and the ledger that records them.
 
     python -m oecl_core verify --dataset cifar10 --methods simclr self_oecl --classes 0 1 2 --seeds 0 \\
-        --budget-minutes 8 [--cifar10-jpeg PATH] [--ledger results/verified/ledger.csv] [--runs DIR]
+        --budget-minutes 8 [--cifar10-jpeg PATH] [--ledger results/verified/ledger.csv] [--runs DIR] [--out DIR]
+    python -m oecl_core verify --merge DIR/ledger.csv     # a device window's rows, appended to the ledger
 
 Every run is the `paper` preset exactly as `oecl_core.config.resolve_config` resolves it (no setting
 changed): it is trained in resumable chunks (`oecl_core.train.train`), scored (`oecl_core.runner.score_run`)
@@ -115,6 +116,20 @@ def append_row(path, row: dict) -> bool:
         return False
     write_ledger(path, rows + [row])
     return True
+
+
+def merge_ledger(src, dst) -> tuple[int, int]:
+    """Appends src's rows (e.g. DIR/ledger.csv from a device window) to dst, none twice; (added, already there).
+    The committed ledger takes only rows at the paper's settings (no `overrides`)."""
+    rows = read_ledger(src)
+    if not rows:
+        raise ValueError(f"{src} holds no ledger rows")
+    changed = [r for r in rows if r.get("overrides")]
+    if changed and is_committed_ledger(dst):
+        raise ValueError(f"{src}: {len(changed)} row(s) ran with settings changed ({changed[0]['overrides']}); the "
+                         "committed ledger only takes runs at the paper's full settings")
+    added = sum(append_row(dst, r) for r in rows)
+    return added, len(rows) - added
 
 
 def _num(text) -> float | None:
@@ -492,12 +507,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default=None, help="folder of the run folders (default: runs/ beside the ledger)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder written as the work goes: ledger.csv, the runs' small files, errors.log")
+    p.add_argument("--merge", default=None, metavar="CSV",
+                   help="only append the rows of this ledger (e.g. a device window's DIR/ledger.csv) to --ledger")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="change a setting of the paper preset (refused for the committed ledger, except the speed "
                         f"switches {', '.join(sorted(SPEED_SETTINGS))})")
 
 
 def run_from_args(args) -> int:
+    if args.merge:
+        added, there = merge_ledger(args.merge, args.ledger)
+        print(f"{added} row(s) of {args.merge} added to {args.ledger}; {there} already there")
+        return 0
     outcomes = verify(args.dataset, args.methods, args.classes, args.seeds, args.budget_minutes, args.cifar10_jpeg,
                       args.ledger, args.runs, parse_settings(args.settings), out=args.out)
     print(summary_table(outcomes))

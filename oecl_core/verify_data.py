@@ -41,7 +41,8 @@ def _jpeg_entries(path: Path):
             for member in tf:
                 parts = PurePosixPath(member.name).parts
                 if (not member.isfile() or len(parts) < 3 or parts[-3] not in ("train", "test")
-                        or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES or parts[-1].startswith("._")):
+                        or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES
+                        or parts[-1].startswith("._")):
                     continue
                 yield parts[-3], parts[-2], parts[-1], io.BytesIO(tf.extractfile(member).read())
         return
@@ -117,7 +118,8 @@ class JpegCifar10:
         if self._sets is None:
             t0 = time.monotonic()
             self._sets = read_cifar10_jpeg(self.path, 32, complete=self.complete)
-            say(f"read {len(self._sets[0]) + len(self._sets[1]):,} images of {self.path} in {time.monotonic() - t0:.0f} s")
+            say(f"read {len(self._sets[0]) + len(self._sets[1]):,} images of {self.path} "
+                f"in {time.monotonic() - t0:.0f} s")
         size = cfg.stored_size or cfg.image_size
         train, test = (ImageSet(resize_uint8(s.images, size), s.labels, s.class_names) for s in self._sets)
         data = one_vs_rest(train, test, cfg.cls)

@@ -288,3 +288,17 @@ def test_mirror_copies_a_small_checkpoint_and_explains_a_large_one(tmp_path):
     assert "not copied" in note and "MiB" in note and '"resumable_from_this_folder": false' in note
     mirror_run(run, dest, True, 10, 10)  # finished: no checkpoint, no note
     assert not (dest / "checkpoint.pt").exists() and not (dest / NOT_RESUMABLE).exists()
+
+
+def test_merge_appends_a_window_ledger_once_and_keeps_the_committed_rule(tmp_path, monkeypatch, capsys):
+    src, dst = tmp_path / "window" / "ledger.csv", tmp_path / "ledger.csv"
+    row = {c: "x" for c in COLUMNS} | {"cls": "0", "overrides": "", "git_commit": "abc"}
+    verify_mod.write_ledger(src, [row, {**row, "cls": "1"}])
+    assert main(["verify", "--merge", str(src), "--ledger", str(dst)]) == 0
+    assert main(["verify", "--merge", str(src), "--ledger", str(dst)]) == 0
+    assert "0 row(s)" in capsys.readouterr().out.splitlines()[-1]
+    assert [r["cls"] for r in _rows(dst)[1]] == ["0", "1"]
+    monkeypatch.setattr(verify_mod, "COMMITTED_LEDGER", dst)
+    verify_mod.write_ledger(src, [{**row, "cls": "2", "overrides": "epochs=2"}])
+    with pytest.raises(ValueError, match="paper's full settings"):
+        verify_mod.merge_ledger(src, dst)
