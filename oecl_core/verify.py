@@ -270,7 +270,8 @@ def _make_row(cfg: RunConfig, source: str, overrides: dict, speed: dict, metrics
     commits = [c for c in sidecar.get("git_commits", []) if c != commit] + [commit]
     row = {"dataset": cfg.dataset, "cls": cfg.cls, "class_name": class_name, "method": cfg.method,
            "preset": cfg.preset, "seed": cfg.seed, "epochs": cfg.epochs, "data_source": source,
-           "overrides": _overrides_text(overrides), "speed_settings": _overrides_text(speed), "status": metrics.get("status", ""),
+           "overrides": _overrides_text(overrides), "speed_settings": _overrides_text(speed),
+           "status": metrics.get("status", ""),
            "conv_weight_change": f"{metrics['conv_weight_change']:.4f}" if "conv_weight_change" in metrics else "",
            "paper_cell": "" if paper is None else f"{paper:g}", "paper_cell_kind": kind,
            "device": device_name(cfg), "train_seconds": f"{sidecar.get('train_seconds', 0.0):.2f}",
