@@ -296,6 +296,12 @@ def cmd_verify(args) -> int:
     return run_from_args(args)
 
 
+def cmd_device_window(args) -> int:
+    from .window import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_plan(args) -> int:
     from .plan import plan
 
@@ -379,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "record them in results/verified/ledger.csv")
     add_verify_arguments(p)
     p.set_defaults(fn=cmd_verify)
+    from .window import add_arguments as add_window_arguments
+
+    p = sub.add_parser("device-window", help="one GPU window's work in one command: device facts, syncs per step, the "
+                                             "quick bench, and verify on as many CIFAR-10 classes as fit, into --out")
+    add_window_arguments(p)
+    p.set_defaults(fn=cmd_device_window)
     p = sub.add_parser("plan", help="the runs of a pipeline target, the views they train and score, and their GPU-hours")
     p.add_argument("target", help="tableN, figN, report or all")
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")

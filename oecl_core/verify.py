@@ -1,7 +1,8 @@
 """Runs verified at the paper's full settings, and the ledger that records them.
 
     python -m oecl_core verify --dataset cifar10 --methods simclr self_oecl --classes 0 1 2 --seeds 0 \\
-        --budget-minutes 8 [--cifar10-jpeg PATH] [--ledger results/verified/ledger.csv] [--runs DIR]
+        --budget-minutes 8 [--cifar10-jpeg PATH] [--ledger results/verified/ledger.csv] [--runs DIR] [--out DIR]
+    python -m oecl_core verify --merge DIR/ledger.csv     # a device window's rows, appended to the ledger
 
 Every run is the `paper` preset exactly as `oecl_core.config.resolve_config` resolves it (no setting
 changed): it is trained in resumable chunks (`oecl_core.train.train`), scored (`oecl_core.runner.score_run`)
@@ -10,11 +11,17 @@ in metrics.json, the paper's cell beside it, the device, the timings and the git
 written twice for the same run and commit.
 
 Budget. The command holds a wall-clock budget (--budget-minutes), counted from its start (data loading
-included). A run with no timing yet trains one epoch (warm-up), then a short timing chunk; from then on
-the seconds per epoch (of the latest chunk, per data set and method) and the expected scoring time say
-whether the rest of the run can finish inside what is left. A run that cannot is not started, or not
-continued; its checkpoint stays, so a later call with more time resumes it. What was skipped, and why,
-is in the summary printed at the end.
+included). A run with no timing yet (per data set and method) first trains two epochs: a warm-up epoch and a
+steady one. From then on the steady seconds per epoch, the fixed part of a train() call and the expected
+scoring time (oecl_core/budget.py) say whether the rest of the run can finish inside what is left. A run that
+cannot is not started, or not continued; its checkpoint stays, so a later call with more time resumes it; the
+next run is still started if it fits. Without --classes every class is taken in order, as many as fit. What
+was skipped, and why, is in the summary printed at the end.
+
+Output folder (--out DIR): written as the work goes (oecl_core/outdir.py): DIR/ledger.csv with every row this
+call added or found, DIR/runs/... with each run's small files and, while it is unfinished, its checkpoint
+when small enough to carry (else a note saying why not), and DIR/errors.log with the full traceback of every
+failure (the summary keeps one line).
 
 Data. From the prepared data set (`python -m oecl_core data prepare cifar10`), or, with --cifar10-jpeg,
 from the JPEG copy of CIFAR-10 (an ImageFolder tree PATH/train/<class>/*.jpg, PATH/test/<class>/*.jpg, or
@@ -23,7 +30,9 @@ the JPEGs are a lossy re-encoding, and a prepared `cifar10` made from them would
 one. The ledger says which (`data_source`: official | cifar10-jpeg).
 
 Settings may be changed (--set KEY=VALUE, e.g. tiny runs in tests) only when --ledger names a file other
-than the committed ledger; the row then lists them in `overrides`.
+than the committed ledger; the row then lists them in `overrides`. Speed switches that change no result
+beyond float rounding (SPEED_SETTINGS: device, checkpoint_every, compile, cuda_graphs, score_batch_views) may
+be set for any ledger; the row lists them in `speed_settings`, and they are no part of the run's identity.
 """
 from __future__ import annotations
 
@@ -35,50 +44,39 @@ import json
 import math
 import os
 import subprocess
-import sys
-import tarfile
 import time
-from dataclasses import dataclass, field, fields
+import traceback
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import numpy as np
 import torch
 
+from .budget import FIRST_CALL_EPOCHS, PROBE_MIN_SECONDS, Budget, Timings, plan_chunk, score_estimate
 from .config import RunConfig, resolve_config
-from .data import ImageSet, Split, get_dataset, load_oe
-from .data.core import IMAGE_SUFFIXES, list_images, read_image, resize_uint8
-from .data.prepared import default_data_root, is_prepared
-from .data.sets.cifar import CLASSES as CIFAR10_CLASSES
+from .data import get_dataset
 from .io import write_json, write_text
+from .outdir import log_error, mirror_run
+from .train import RESUMABLE_CHANGES
+from .verify_data import JPEG_SOURCE, OFFICIAL_SOURCE, JpegCifar10, OfficialData, read_cifar10_jpeg, say  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED_LEDGER = REPO / "results" / "verified" / "ledger.csv"
 PRESET = "paper"
 SCORES = ("s_mu", "s_l2_ens", "s_l2", "sim_s_mu")
 COLUMNS = ["dataset", "cls", "class_name", "method", "preset", "seed", "epochs", "data_source", "overrides",
-           *(f"auroc_{s}" for s in SCORES), "status", "conv_weight_change", "paper_cell", "paper_cell_kind", "device", "train_seconds",
-           "score_seconds", "git_commit", "date", "run_folder"]
+           "speed_settings", *(f"auroc_{s}" for s in SCORES), "status", "conv_weight_change", "paper_cell",
+           "paper_cell_kind", "device", "train_seconds", "score_seconds", "git_commit", "date", "run_folder"]
 # One row per (run, data, settings, commit).
 KEY = ("dataset", "cls", "method", "preset", "seed", "data_source", "overrides", "git_commit")
 # Settings that choose the data rather than the training: verify is the one-vs-rest benchmark of Table I.
 FIXED_SETTINGS = {"dataset", "benchmark", "cls", "method", "seed", "preset", "label", "anomaly", "shots",
                   "obtainable", "train_size", "oe_count"}
 
-# Budget rules (seconds).
-PROBE_MIN_SECONDS = 10.0  # a run with no timing yet needs this much left to start its timing chunks
-TIMING_CHUNK_SECONDS = 15.0  # the second chunk, whose seconds per epoch are trusted
-CHUNK_SECONDS = 60.0  # later chunks: the budget is checked again after each
-SAFETY = 1.1  # the estimate of what is left is multiplied by this ...
-MARGIN_SECONDS = 5.0  # ... and this added
+# Settings that change no result beyond float rounding (those a resumed run may change), allowed for any ledger.
+# The CUDA-only speed switch (cuda_graphs) is among them; precision is not: bf16 against fp32 changes results.
+SPEED_SETTINGS = frozenset(RESUMABLE_CHANGES)
 SIDECAR = "verify.json"  # in each run folder: data source, training seconds over every chunk, commits
-
-JPEG_SOURCE = "cifar10-jpeg"
-OFFICIAL_SOURCE = "official"
-
-
-def say(message: str) -> None:
-    print(f"[verify] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -118,6 +116,20 @@ def append_row(path, row: dict) -> bool:
         return False
     write_ledger(path, rows + [row])
     return True
+
+
+def merge_ledger(src, dst) -> tuple[int, int]:
+    """Appends src's rows (e.g. DIR/ledger.csv from a device window) to dst, none twice; (added, already there).
+    The committed ledger takes only rows at the paper's settings (no `overrides`)."""
+    rows = read_ledger(src)
+    if not rows:
+        raise ValueError(f"{src} holds no ledger rows")
+    changed = [r for r in rows if r.get("overrides")]
+    if changed and is_committed_ledger(dst):
+        raise ValueError(f"{src}: {len(changed)} row(s) ran with settings changed ({changed[0]['overrides']}); the "
+                         "committed ledger only takes runs at the paper's full settings")
+    added = sum(append_row(dst, r) for r in rows)
+    return added, len(rows) - added
 
 
 def _num(text) -> float | None:
@@ -208,152 +220,6 @@ def device_name(cfg: RunConfig) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------------------------------------
-
-def _jpeg_entries(path: Path):
-    """(split, class name, name inside the class, opener) of every image of the tree or archive."""
-    if path.is_dir():
-        for split in ("train", "test"):
-            root = path / split
-            if not root.is_dir():
-                raise FileNotFoundError(f"{path} has no {split}/ folder; expected {path}/train/<class>/*.jpg and "
-                                        f"{path}/test/<class>/*.jpg")
-            for class_dir in sorted(d for d in root.iterdir() if d.is_dir()):
-                for f in list_images(class_dir):
-                    yield split, class_dir.name, str(f.relative_to(class_dir)), f
-        return
-    if path.is_file() and tarfile.is_tarfile(path):
-        with tarfile.open(path) as tf:
-            for member in tf:
-                parts = PurePosixPath(member.name).parts
-                if (not member.isfile() or len(parts) < 3 or parts[-3] not in ("train", "test")
-                        or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES or parts[-1].startswith("._")):
-                    continue
-                yield parts[-3], parts[-2], parts[-1], io.BytesIO(tf.extractfile(member).read())
-        return
-    raise FileNotFoundError(f"--cifar10-jpeg {path}: neither a folder nor a tar archive")
-
-
-def read_cifar10_jpeg(path, size: int = 32, complete: bool = True) -> tuple[ImageSet, ImageSet]:
-    """The JPEG copy of CIFAR-10 as (train, test) ImageSets with the official class indices (airplane = 0 ...
-    truck = 9), in a fixed order (class, then file name) whatever the container. complete=True insists on
-    all 60,000 images (5,000 / 1,000 per class), as a paper-scale run needs."""
-    path = Path(path).expanduser()
-    found: dict[str, list] = {"train": [], "test": []}
-    for split, class_name, name, source in _jpeg_entries(path):
-        if class_name not in CIFAR10_CLASSES:
-            raise ValueError(f"{path}: class folder {class_name!r} is not a CIFAR-10 class; expected "
-                             f"{', '.join(CIFAR10_CLASSES)}")
-        try:
-            image = read_image(source, size)
-        except OSError as err:
-            raise ValueError(f"{path}: cannot read {split}/{class_name}/{name} ({err})") from None
-        found[split].append((CIFAR10_CLASSES.index(class_name), name, image))
-    sets = []
-    for split, expected in (("train", 5000), ("test", 1000)):
-        items = sorted(found[split], key=lambda t: (t[0], t[1]))
-        if not items:
-            raise FileNotFoundError(f"{path}: no {split} images (expected {split}/<class>/*.jpg)")
-        labels = torch.tensor([t[0] for t in items], dtype=torch.int64)
-        counts = torch.bincount(labels, minlength=len(CIFAR10_CLASSES)).tolist()
-        if complete and counts != [expected] * len(CIFAR10_CLASSES):
-            per_class = ", ".join(f"{n} {c}" for n, c in zip(CIFAR10_CLASSES, counts))
-            raise ValueError(f"{path}: a paper-scale run needs all of CIFAR-10 ({expected} {split} images per class); "
-                             f"found {per_class}")
-        sets.append(ImageSet(torch.from_numpy(np.stack([t[2] for t in items])), labels, list(CIFAR10_CLASSES)))
-    return sets[0], sets[1]
-
-
-class OfficialData:
-    """The prepared data set, through the project's own build_split."""
-
-    name = OFFICIAL_SOURCE
-
-    def check(self, dataset: str) -> None:
-        folder = default_data_root() / dataset
-        if get_dataset(dataset).prepared and not is_prepared(folder):
-            hint = " or give --cifar10-jpeg PATH" if dataset == "cifar10" else ""
-            raise FileNotFoundError(f"data set {dataset!r} is not prepared under {folder}; run `python -m oecl_core "
-                                    f"data prepare {dataset}` (or set $OECL_DATA){hint}")
-
-    def split(self, cfg: RunConfig) -> Split:
-        from .runner import split_for
-
-        return split_for(cfg)
-
-
-class JpegCifar10:
-    """The JPEG copy of CIFAR-10, read once and split here (one vs. rest), the OE loaded as build_split does."""
-
-    name = JPEG_SOURCE
-
-    def __init__(self, path, complete: bool = True):
-        self.path, self.complete = Path(path), complete
-        self._sets = None
-
-    def check(self, dataset: str) -> None:
-        if dataset != "cifar10":
-            raise ValueError(f"--cifar10-jpeg holds CIFAR-10; it cannot stand in for {dataset!r}")
-        if not self.path.exists():
-            raise FileNotFoundError(f"--cifar10-jpeg {self.path} does not exist")
-
-    def split(self, cfg: RunConfig) -> Split:
-        from .data.benchmarks import one_vs_rest
-
-        if self._sets is None:
-            t0 = time.monotonic()
-            self._sets = read_cifar10_jpeg(self.path, 32, complete=self.complete)
-            say(f"read {len(self._sets[0]) + len(self._sets[1]):,} images of {self.path} in {time.monotonic() - t0:.0f} s")
-        size = cfg.stored_size or cfg.image_size
-        train, test = (ImageSet(resize_uint8(s.images, size), s.labels, s.class_names) for s in self._sets)
-        data = one_vs_rest(train, test, cfg.cls)
-        oe = load_oe(cfg.oe, size, cfg.seed)
-        return Split(data.train, data.test, data.test_is_normal, data.test_labels, oe,
-                     f"cifar10 from {self.path.name} (JPEG copy) one_vs_rest ({data.note}), OE {cfg.oe}")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# budget
-# ---------------------------------------------------------------------------------------------------------
-
-class Budget:
-    """Wall-clock seconds left of the command's budget (the clock is injectable for tests)."""
-
-    def __init__(self, minutes: float, clock=time.monotonic):
-        self.clock = clock
-        self.deadline = clock() + 60.0 * minutes
-
-    def left(self) -> float:
-        return self.deadline - self.clock()
-
-
-def seconds_needed(epochs_left: int, per_epoch: float, score_seconds: float) -> float:
-    """What finishing a run is expected to take: the rest of its training and its scoring, with a margin."""
-    return SAFETY * (epochs_left * per_epoch + score_seconds) + MARGIN_SECONDS
-
-
-def score_estimate(per_epoch: float, log: list[dict], n_train: int, n_test: int, n_aug: int) -> float:
-    """Scoring time, from the training speed: scoring forwards every test image 1 + n_aug times, every
-    training image once and up to 1,000 of them 1 + n_aug times, without backward (about a third of a
-    training forward + backward); a training epoch forwards images_per_s * seconds views."""
-    views = [r["images_per_s"] * r["seconds"] for r in log if _num(r.get("images_per_s")) and _num(r.get("seconds"))]
-    if not views:
-        return 0.0
-    per_epoch_views = float(np.median(views))
-    score_views = n_test * (1 + n_aug) + n_train + min(1000, n_train) * (1 + n_aug)
-    return per_epoch * score_views / (3.0 * per_epoch_views)
-
-
-@dataclass
-class Timings:
-    """Seconds per epoch per (data set, method), from this command's chunks; measured scoring times."""
-
-    per_epoch: dict = field(default_factory=dict)  # key -> (seconds per epoch, trusted)
-    score: dict = field(default_factory=dict)  # (dataset, n_aug) -> seconds
-
-
-# ---------------------------------------------------------------------------------------------------------
 # one run
 # ---------------------------------------------------------------------------------------------------------
 
@@ -397,14 +263,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _make_row(cfg: RunConfig, source: str, overrides: dict, metrics: dict, sidecar: dict, commit: str,
+def _make_row(cfg: RunConfig, source: str, overrides: dict, speed: dict, metrics: dict, sidecar: dict, commit: str,
               run_dir: Path) -> dict:
     class_name = get_dataset(cfg.dataset).classes()[cfg.cls]
     paper, kind = paper_cell(cfg.dataset, cfg.method, class_name)
     commits = [c for c in sidecar.get("git_commits", []) if c != commit] + [commit]
     row = {"dataset": cfg.dataset, "cls": cfg.cls, "class_name": class_name, "method": cfg.method,
            "preset": cfg.preset, "seed": cfg.seed, "epochs": cfg.epochs, "data_source": source,
-           "overrides": _overrides_text(overrides), "status": metrics.get("status", ""),
+           "overrides": _overrides_text(overrides), "speed_settings": _overrides_text(speed),
+           "status": metrics.get("status", ""),
            "conv_weight_change": f"{metrics['conv_weight_change']:.4f}" if "conv_weight_change" in metrics else "",
            "paper_cell": "" if paper is None else f"{paper:g}", "paper_cell_kind": kind,
            "device": device_name(cfg), "train_seconds": f"{sidecar.get('train_seconds', 0.0):.2f}",
@@ -417,80 +284,85 @@ def _make_row(cfg: RunConfig, source: str, overrides: dict, metrics: dict, sidec
     return row
 
 
-def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Timings, overrides: dict,
-               ledger: Path, commit: str) -> Outcome:
+def _same_settings(saved: dict | None, cfg: RunConfig) -> bool:
+    """Whether metrics.json was scored with cfg's settings, speed switches aside (they change no result)."""
+    strip = lambda d: {k: v for k, v in d.items() if k not in SPEED_SETTINGS}
+    return saved is not None and strip(saved) == strip(cfg.to_dict())
+
+
+def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Timings, overrides: dict, speed: dict,
+               ledgers: list[Path], commit: str, dest: Path | None = None) -> Outcome:
+    """Trains (in chunks that fit the budget), scores and records one run; its row goes into every ledger of
+    ledgers (the one given, and DIR/ledger.csv with --out), its files into dest after every chunk."""
     from .runner import score_run
-    from .train import ResumeMismatch, TrainingDiverged, read_log, train
+    from .train import read_log, train
 
     label = f"{cfg.method} class {cfg.cls} seed {cfg.seed}"
     out = lambda state, detail="", row=None: Outcome(cfg.method, cfg.cls, cfg.seed, state, detail, row)
-    try:
-        done = _checkpoint_epoch(run_dir, cfg)
-    except ResumeMismatch as err:
-        return out("failed", str(err))
+    done = _checkpoint_epoch(run_dir, cfg)  # ResumeMismatch: the caller records the failure
     sidecar = _read_sidecar(run_dir)
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
-    if metrics is not None and (done < cfg.epochs or metrics.get("settings") != cfg.to_dict()):
+    if metrics is not None and (done < cfg.epochs or not _same_settings(metrics.get("settings"), cfg)):
         metrics = None  # from another state of the folder: score again
     split = None
     key = (cfg.dataset, cfg.method)
     model = None
     while metrics is None and done < cfg.epochs:
+        per_epoch = timings.per_epoch(key)
+        if split is None and (per_epoch is not None or budget.left() >= PROBE_MIN_SECONDS):
+            split = data.split(cfg)  # not read when there is no time to train anyway (a large archive takes a while)
         left = budget.left()
-        per_epoch, trusted = timings.per_epoch.get(key, (None, False))
-        if split is None:
-            split = data.split(cfg)
-            left = budget.left()
+        state = "stopped" if done else "skipped"
+        resume = f"; checkpoint at epoch {done} of {cfg.epochs}, a later call resumes" if done else ""
         if per_epoch is None:
             if left < PROBE_MIN_SECONDS:
-                return out("skipped", f"{left:.0f} s of the budget left, fewer than the {PROBE_MIN_SECONDS:.0f} s a "
-                                      f"first timing needs" + (f" (checkpoint at epoch {done} of {cfg.epochs})" if done else ""))
-            chunk = 1
+                return out(state, f"{left:.0f} s of the budget left, fewer than the {PROBE_MIN_SECONDS:.0f} s a "
+                                  f"first timing needs{resume}")
+            chunk = min(FIRST_CALL_EPOCHS, cfg.epochs - done)
         else:
             score_s = timings.score.get((cfg.dataset, cfg.n_aug))
             if score_s is None:
                 score_s = score_estimate(per_epoch, read_log(run_dir / "log.csv"), len(split.train), len(split.test),
                                          cfg.n_aug)
-            need = seconds_needed(cfg.epochs - done, per_epoch, score_s)
-            if trusted and need > left:
-                state = "stopped" if done else "skipped"
-                return out(state, f"needs about {need:.0f} s to finish ({cfg.epochs - done} epochs at {per_epoch:.2f} s "
-                                  f"+ scoring {score_s:.0f} s), {max(left, 0):.0f} s left"
-                                  + (f"; checkpoint at epoch {done} of {cfg.epochs}, a later call resumes" if done else ""))
-            target = CHUNK_SECONDS if trusted else TIMING_CHUNK_SECONDS
-            chunk = max(1, min(cfg.epochs - done, int(target / per_epoch)))
-            if not trusted and chunk * per_epoch > left:
-                return out("stopped" if done else "skipped",
-                           f"{max(left, 0):.0f} s of the budget left, too few for a timing chunk of {chunk} epochs"
-                           + (f"; checkpoint at epoch {done} of {cfg.epochs}, a later call resumes" if done else ""))
-        t0 = time.monotonic()
-        try:
-            result = train(cfg, split, run_dir, stop_after_epoch=done + chunk)
-        except TrainingDiverged as err:
-            return out("failed", str(err))
-        wall = time.monotonic() - t0
-        trained = result.epochs_done - done
+            fixed, warm = timings.fixed_part(key)
+            plan = plan_chunk(cfg.epochs - done, per_epoch, fixed, warm, score_s, left)
+            if not plan.chunk:
+                return out(state, f"needs about {plan.need:.0f} s to finish ({cfg.epochs - done} epochs at "
+                                  f"{per_epoch:.2f} s + {fixed:.1f} s per train() call + scoring {score_s:.0f} s), "
+                                  f"{max(left, 0):.0f} s left of the budget{resume}")
+            chunk = plan.chunk
+        t0 = budget.clock()
+        result = train(cfg, split, run_dir, stop_after_epoch=done + chunk)
+        wall = budget.clock() - t0
+        # The epochs' own seconds (log.csv): the steady speed, apart from the call's fixed part.
+        seconds = [r["seconds"] for r in read_log(run_dir / "log.csv") if done < r["epoch"] <= result.epochs_done]
+        timings.record(key, seconds, wall)
         sidecar["train_seconds"] = sidecar.get("train_seconds", 0.0) + wall
         sidecar.setdefault("chunks", []).append({"from": done, "to": result.epochs_done, "seconds": round(wall, 3)})
         if commit not in sidecar.setdefault("git_commits", []):
             sidecar["git_commits"].append(commit)
         sidecar["data_source"] = data.name
         write_json(run_dir / SIDECAR, sidecar)
-        # The first chunk (one epoch) carries the warm-up: it sizes the timing chunk but decides nothing.
-        timings.per_epoch[key] = (wall / max(trained, 1), per_epoch is not None)
-        say(f"{label}: epochs {done}-{result.epochs_done} of {cfg.epochs} in {wall:.1f} s "
-            f"({wall / max(trained, 1):.2f} s/epoch), {budget.left():.0f} s of the budget left")
+        fixed, warm = timings.fixed_part(key)
+        say(f"{label}: epochs {done}-{result.epochs_done} of {cfg.epochs} in {wall:.1f} s (steady "
+            f"{timings.per_epoch(key) or float('nan'):.2f} s/epoch, {fixed:.1f} s fixed per call"
+            f"{'' if warm else ', with start-up'}), {budget.left():.0f} s of the budget left")
         done = result.epochs_done
         model = result.model if result.finished else None
+        if dest is not None:
+            mirror_run(run_dir, dest, False, done, cfg.epochs)
     if metrics is None:
         if split is None:
             split = data.split(cfg)
         say(f"{label}: scoring ({len(split.test):,} test images, {cfg.n_aug} views each)")
         metrics = score_run(cfg, run_dir, split, model, sidecar.get("train_seconds"))
         timings.score[(cfg.dataset, cfg.n_aug)] = (metrics.get("timings") or {}).get("score_seconds") or 0.0
-    row = _make_row(cfg, data.name, overrides, metrics, sidecar, commit, run_dir)
-    if not append_row(ledger, row):
+    if dest is not None:
+        mirror_run(run_dir, dest, True, done, cfg.epochs)
+    row = _make_row(cfg, data.name, overrides, speed, metrics, sidecar, commit, run_dir)
+    added = [append_row(ledger, row) for ledger in ledgers]
+    if not added[0]:
         return out("in ledger", "a row for this run and commit is already there", row)
     return out("added", f"s_mu {row['auroc_s_mu']}" + (f" [{row['status']}]" if row["status"] != "ok" else ""), row)
 
@@ -518,17 +390,27 @@ def parse_settings(items: list[str]) -> dict:
     return settings
 
 
+def split_settings(settings: dict | None) -> tuple[dict, dict]:
+    """(overrides, speed switches) of the --set settings (None values dropped)."""
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    return ({k: v for k, v in settings.items() if k not in SPEED_SETTINGS},
+            {k: v for k, v in settings.items() if k in SPEED_SETTINGS})
+
+
 def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0,), budget_minutes: float = 14.0,
            cifar10_jpeg=None, ledger=COMMITTED_LEDGER, runs=None, overrides: dict | None = None,
-           clock=time.monotonic) -> list[Outcome]:
+           clock=time.monotonic, out=None) -> list[Outcome]:
     """Trains, scores and records every (method, class, seed) that fits in the budget; see the module text."""
+    from .train import CheckpointRemoved, ResumeMismatch, RunStopped, TrainingDiverged
+
     budget = Budget(budget_minutes, clock)
     ledger = Path(ledger)
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides, speed = split_settings(overrides)
     committed = is_committed_ledger(ledger)
     if overrides and committed:
         raise ValueError(f"the committed ledger ({_shown(ledger)}) only takes runs at the paper's full settings; "
-                         f"settings changed ({_overrides_text(overrides)}) are refused. Give --ledger another file "
+                         f"settings changed ({_overrides_text(overrides)}) are refused (speed switches "
+                         f"{', '.join(sorted(SPEED_SETTINGS))} are allowed). Give --ledger another file "
                          "for runs with other settings.")
     fixed = sorted(set(overrides) & FIXED_SETTINGS)
     if fixed:
@@ -538,23 +420,49 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
     data = JpegCifar10(cifar10_jpeg, complete=committed) if cifar10_jpeg else OfficialData()
     data.check(dataset)
     classes = list(range(len(get_dataset(dataset).classes()))) if classes is None else list(classes)
-    configs = [resolve_config(PRESET, dataset, method, cls=cls, seed=seed, **overrides)
+    configs = [resolve_config(PRESET, dataset, method, cls=cls, seed=seed, **overrides, **speed)
                for method in methods for cls in classes for seed in seeds]  # every setting checked before any work
-    if not ledger.exists():
-        write_ledger(ledger, [])
+    ledgers = [ledger]
+    out = Path(out) if out else None
+    if out is not None and out.resolve() in (runs.resolve(), *runs.resolve().parents):
+        raise ValueError(f"--runs {runs} is inside --out {out}: the output folder would hold full checkpoints; give "
+                         "--runs a folder outside it")
+    if out is not None and (out / "ledger.csv").resolve() != ledger.resolve():
+        ledgers.append(out / "ledger.csv")
+    for path in ledgers:
+        if not path.exists():
+            write_ledger(path, [])
     commit = git_commit()
     timings = Timings()
     outcomes = []
-    say(f"{len(configs)} run(s), budget {budget_minutes:g} min, data {data.name}, ledger {_shown(ledger)}, commit {commit}")
+    say(f"{len(configs)} run(s), budget {budget_minutes:g} min, data {data.name}, ledger {_shown(ledger)}, "
+        f"commit {commit}" + (f", speed settings {_overrides_text(speed)}" if speed else ""))
     for cfg in configs:
+        label = f"{cfg.method} class {cfg.cls} seed {cfg.seed}"
         probe = _make_key_row(cfg, data.name, overrides, commit)
-        if any(_key(r) == _key(probe) for r in read_ledger(ledger)):
-            outcomes.append(Outcome(cfg.method, cfg.cls, cfg.seed, "in ledger", "already verified at this commit"))
-            say(f"{cfg.method} class {cfg.cls} seed {cfg.seed}: already in the ledger at this commit")
+        found = [r for r in read_ledger(ledger) if _key(r) == _key(probe)]
+        if found:
+            for path in ledgers[1:]:
+                append_row(path, found[0])
+            outcomes.append(Outcome(cfg.method, cfg.cls, cfg.seed, "in ledger", "already verified at this commit",
+                                    found[0]))
+            say(f"{label}: already in the ledger at this commit")
             continue
-        outcome = verify_one(cfg, data, run_folder(runs, data.name, cfg, overrides), budget, timings, overrides,
-                             ledger, commit)
-        say(f"{cfg.method} class {cfg.cls} seed {cfg.seed}: {outcome.state}" + (f" ({outcome.detail})" if outcome.detail else ""))
+        run_dir = run_folder(runs, data.name, cfg, overrides)
+        dest = None if out is None else out / "runs" / data.name / run_dir.name
+        try:
+            outcome = verify_one(cfg, data, run_dir, budget, timings, overrides, speed, ledgers, commit, dest)
+        except RunStopped:
+            raise  # a signal: the command line says how to resume
+        except Exception as err:  # CUDA errors included: recorded, and the next run still tried
+            line = log_error(out, f"{label} ({run_dir})", err)
+            if out is None and not isinstance(err, (ResumeMismatch, TrainingDiverged, CheckpointRemoved)):
+                traceback.print_exc()
+            if dest is not None and run_dir.exists():
+                chunks = _read_sidecar(run_dir).get("chunks") or [{"to": 0}]
+                mirror_run(run_dir, dest, False, chunks[-1]["to"], cfg.epochs)
+            outcome = Outcome(cfg.method, cfg.cls, cfg.seed, "failed", line)
+        say(f"{label}: {outcome.state}" + (f" ({outcome.detail})" if outcome.detail else ""))
         outcomes.append(outcome)
     return outcomes
 
@@ -573,10 +481,24 @@ def summary_table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def fit_counts(outcomes: list[Outcome]) -> dict:
+    """How many cells fit the budget (added, or found in the ledger), how many did not, how many failed."""
+    counts = {state: sum(o.state == state for o in outcomes)
+              for state in ("added", "in ledger", "skipped", "stopped", "failed")}
+    return {"cells": len(outcomes), "fit": counts["added"] + counts["in ledger"], **counts}
+
+
+def fit_line(outcomes: list[Outcome]) -> str:
+    c = fit_counts(outcomes)
+    return (f"{c['fit']} of {c['cells']} cell(s) fit the budget ({c['added']} added, {c['in ledger']} already in the "
+            f"ledger); {c['skipped']} skipped and {c['stopped']} stopped for the budget; {c['failed']} failed")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--methods", nargs="+", default=["simclr"])
-    p.add_argument("--classes", nargs="+", type=int, default=None, help="class indices (default: all)")
+    p.add_argument("--classes", nargs="+", type=int, default=None,
+                   help="class indices (default: all, in order, as many as fit the budget)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--budget-minutes", type=float, default=14.0,
                    help="wall-clock budget of the whole command; a run that cannot finish inside it is not started")
@@ -584,15 +506,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the JPEG copy of CIFAR-10: PATH/{train,test}/<class>/*.jpg, or a .tar.gz holding that tree")
     p.add_argument("--ledger", default=str(COMMITTED_LEDGER), help="ledger CSV (default: the committed one)")
     p.add_argument("--runs", default=None, help="folder of the run folders (default: runs/ beside the ledger)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder written as the work goes: ledger.csv, the runs' small files, errors.log")
+    p.add_argument("--merge", default=None, metavar="CSV",
+                   help="only append the rows of this ledger (e.g. a device window's DIR/ledger.csv) to --ledger")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a setting of the paper preset (refused for the committed ledger)")
+                   help="change a setting of the paper preset (refused for the committed ledger, except the speed "
+                        f"switches {', '.join(sorted(SPEED_SETTINGS))})")
 
 
 def run_from_args(args) -> int:
+    if args.merge:
+        added, there = merge_ledger(args.merge, args.ledger)
+        print(f"{added} row(s) of {args.merge} added to {args.ledger}; {there} already there")
+        return 0
     outcomes = verify(args.dataset, args.methods, args.classes, args.seeds, args.budget_minutes, args.cifar10_jpeg,
-                      args.ledger, args.runs, parse_settings(args.settings))
+                      args.ledger, args.runs, parse_settings(args.settings), out=args.out)
     print(summary_table(outcomes))
     added = sum(o.state == "added" for o in outcomes)
-    print(f"\n{added} row(s) added to {args.ledger}; "
-          f"{sum(o.state in ('skipped', 'stopped') for o in outcomes)} run(s) skipped or stopped for the budget")
+    print(f"\n{added} row(s) added to {args.ledger}; {fit_line(outcomes)}")
     return 1 if any(o.state == "failed" for o in outcomes) else 0

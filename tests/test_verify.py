@@ -57,6 +57,7 @@ def test_tiny_verify_writes_one_real_row_and_never_a_duplicate(tree, tmp_path, c
     assert (row["dataset"], row["cls"], row["class_name"], row["method"], row["preset"], row["seed"], row["epochs"]) == \
            ("cifar10", "0", "airplane", "simclr", "paper", "0", "2")
     assert row["data_source"] == "cifar10-jpeg" and "epochs=2" in row["overrides"]
+    assert row["speed_settings"] == "device=cpu" and "device" not in row["overrides"]  # a speed switch
     for score in ("s_mu", "s_l2_ens", "s_l2", "sim_s_mu"):
         assert 0.0 <= float(row[f"auroc_{score}"]) <= 100.0
     assert row["status"] in ("ok", "collapsed")
@@ -101,9 +102,8 @@ def test_a_budget_too_small_skips_the_run(tree, tmp_path, capsys):
 
 
 def test_a_run_that_cannot_finish_is_stopped_after_its_timing(tree, tmp_path, monkeypatch):
-    """A frozen clock leaves 12 s; 1000 epochs at the measured speed need far more, so after the warm-up epoch
-    and a one-epoch timing chunk the run stops, its checkpoint kept for a later call."""
-    monkeypatch.setattr(verify_mod, "TIMING_CHUNK_SECONDS", 1e-6)
+    """A frozen clock leaves 12 s; 1000 epochs at the measured speed need far more, so after its first call (a
+    warm-up epoch and a steady one) the run stops, its checkpoint kept for a later call."""
     ledger = tmp_path / "ledger.csv"
     [outcome] = verify("cifar10", ["simclr"], [0], [0], 0.2, tree, ledger, tmp_path / "runs",
                        {**TINY_SETTINGS, "epochs": 1000}, clock=lambda: 0.0)
@@ -129,3 +129,176 @@ def test_jpeg_archive_and_folder_give_the_same_images(tree, tmp_path):
     assert sorted(set(from_folder[0].labels.tolist())) == [0, 1]
     with pytest.raises(ValueError, match="all of CIFAR-10"):
         read_cifar10_jpeg(tree, complete=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# budget decisions against a fake clock: a fake train() / score_run() advance it as a GPU would
+# ---------------------------------------------------------------------------------------------------------
+
+class FakeDevice:
+    """The process's first train() call pays 10 s of CUDA start-up, every call 2 s fixed (network, data, probes)
+    and a first epoch 3 s slower (compile, autotuning); a steady epoch takes 0.6 s, scoring 5 s."""
+
+    def __init__(self, per_epoch=0.6, first_extra=3.0, fixed=2.0, startup=10.0, score=5.0, fail_cls=None):
+        self.now, self.calls = 0.0, []
+        self.per_epoch, self.first_extra, self.fixed = per_epoch, first_extra, fixed
+        self.startup, self.score = startup, score
+        self.fail_cls = fail_cls
+
+    def clock(self):
+        return self.now
+
+    def train(self, cfg, split, out_dir, stop_after_epoch=None, progress=None):
+        from oecl_core.train import TrainResult, _log_text, read_log
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.cls == self.fail_cls:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be ...")
+        log = read_log(out_dir / "log.csv")
+        done = log[-1]["epoch"] if log else 0
+        end = min(cfg.epochs, stop_after_epoch or cfg.epochs)
+        self.now += self.fixed + (0.0 if self.calls else self.startup)
+        for epoch in range(done, end):
+            seconds = self.per_epoch + (self.first_extra if epoch == done else 0.0)
+            self.now += seconds
+            log.append({"epoch": epoch + 1, "loss": 1.0, "lr": 0.1, "alpha": 0.0, "seconds": seconds,
+                        "images_per_s": 19 * 1024 / seconds, "collapsed": 0, "steps": 19})
+        (out_dir / "log.csv").write_text(_log_text(log))
+        self.calls.append((cfg.cls, done, end))
+        return TrainResult(out_dir, None, log, end, end >= cfg.epochs, False, 0.0)
+
+    def score_run(self, cfg, run_dir, split, model=None, train_seconds=None):
+        import json
+
+        self.now += self.score
+        metrics = {"auroc": {s: 0.9 for s in verify_mod.SCORES}, "status": "ok", "settings": cfg.to_dict(),
+                   "timings": {"score_seconds": self.score, "train_seconds": train_seconds}}
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+
+@pytest.fixture(scope="module")
+def tree10(tmp_path_factory, noise_tree):
+    """All ten CIFAR-10 class folders, a few images each."""
+    from oecl_core.data.sets.cifar import CLASSES
+
+    return noise_tree(tmp_path_factory.mktemp("cifar10-ten"), {c: 15 * i for i, c in enumerate(CLASSES)},
+                      counts=(("train", 3), ("test", 2)))
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    device = FakeDevice()
+    monkeypatch.setattr("oecl_core.train.train", device.train)
+    monkeypatch.setattr("oecl_core.runner.score_run", device.score_run)
+    return device
+
+
+def test_a_paper_scale_cell_that_fits_is_no_longer_refused(tree, tmp_path, fake):
+    """500 epochs at 0.6 s: about 300 s of training, and 480 s of budget. The old rule (one epoch, then a timing
+    chunk sized from it, its wall over its epochs) saw 5.6 s per epoch and stopped the run; the steady speed and a
+    fixed part per call see that it fits, and it finishes inside the budget."""
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 8, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       {"epochs": 500}, clock=fake.clock)
+    assert outcome.state == "added", outcome.detail
+    assert fake.now <= 480
+    assert fake.calls[0] == (0, 0, 2) and fake.calls[-1][2] == 500 and len(fake.calls) <= 5
+    assert len(_rows(tmp_path / "ledger.csv")[1]) == 1
+
+
+def test_a_paper_scale_cell_that_cannot_fit_is_still_refused(tree, tmp_path, fake):
+    """240 s of budget: after the first call the 498 epochs left (about 300 s) cannot fit, so the run stops there."""
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 4, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       {"epochs": 500}, clock=fake.clock)
+    assert outcome.state == "stopped" and "needs about" in outcome.detail and "epoch 2 of 500" in outcome.detail
+    assert fake.calls == [(0, 0, 2)] and fake.now < 30
+
+
+def test_cells_are_cut_to_fit_and_written_to_the_output_folder(tree10, tmp_path, fake):
+    """Every class (none given) at 100 epochs, 200 s: two cells fit; the third, whose cost is known by then, is
+    not started; each finished run's files are in --out, with no checkpoint (a finished run needs none)."""
+    out = tmp_path / "out"
+    outcomes = verify("cifar10", ["simclr"], None, [0], 200 / 60, tree10, tmp_path / "ledger.csv", tmp_path / "runs",
+                      {"epochs": 100}, clock=fake.clock, out=out)
+    assert [o.state for o in outcomes] == ["added", "added"] + ["skipped"] * 8
+    assert {cls for cls, *_ in fake.calls} == {0, 1} and fake.now <= 200
+    assert "needs about" in outcomes[2].detail
+    assert verify_mod.fit_line(outcomes).startswith("2 of 10 cell(s) fit the budget")
+    assert len(_rows(out / "ledger.csv")[1]) == 2 and len(_rows(tmp_path / "ledger.csv")[1]) == 2
+    for cls in (0, 1):
+        [run] = (out / "runs" / "cifar10-jpeg").glob(f"*cls{cls}-*")
+        assert (run / "log.csv").exists() and (run / "metrics.json").exists()
+        assert not (run / "checkpoint.pt").exists() and not (run / "checkpoint_not_copied.json").exists()
+
+
+def test_a_failure_is_one_line_in_the_outcome_and_a_traceback_in_errors_log(tree10, tmp_path, monkeypatch):
+    device = FakeDevice(fail_cls=0)
+    monkeypatch.setattr("oecl_core.train.train", device.train)
+    monkeypatch.setattr("oecl_core.runner.score_run", device.score_run)
+    out = tmp_path / "out"
+    first, second = verify("cifar10", ["simclr"], [0, 1], [0], 5, tree10, tmp_path / "ledger.csv", tmp_path / "runs",
+                           {"epochs": 4}, clock=device.clock, out=out)
+    assert first.state == "failed"
+    assert first.detail == "RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert second.state == "added"  # the next run is still tried
+    log = (out / "errors.log").read_text()
+    assert "Traceback (most recent call last)" in log and "CUDA kernel errors" in log and "class 0" in log
+
+
+def test_speed_switches_are_allowed_for_the_committed_ledger(tree, tmp_path, monkeypatch):
+    committed = tmp_path / "results" / "verified" / "ledger.csv"
+    verify_mod.write_ledger(committed, [])
+    monkeypatch.setattr(verify_mod, "COMMITTED_LEDGER", committed)
+    with pytest.raises(ValueError, match="refused"):
+        verify("cifar10", ["simclr"], [0], [0], 1, tree, committed, None, {"epochs": 2, "compile": True})
+    # the speed switches pass; the tiny tree then fails the committed ledger's demand for all of CIFAR-10
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 1, tree, committed, None,
+                       {"compile": True, "device": "cpu", "checkpoint_every": 5, "score_batch_views": 64})
+    assert outcome.state == "failed" and "all of CIFAR-10" in outcome.detail
+    assert verify_mod.split_settings({"compile": True, "epochs": 3, "cuda_graphs": False}) == \
+        ({"epochs": 3}, {"compile": True, "cuda_graphs": False})
+
+
+def test_an_old_ledger_without_speed_settings_still_reads(tmp_path):
+    old = [c for c in COLUMNS if c != "speed_settings"]
+    path = tmp_path / "old.csv"
+    path.write_text(",".join(old) + "\n" + ",".join("0" if c == "cls" else "x" for c in old) + "\n")
+    [row] = verify_mod.read_ledger(path)
+    assert "speed_settings" not in row and row["cls"] == "0"
+    assert verify_mod.append_row(path, {**row, "git_commit": "y", "speed_settings": "compile=True"})
+    header, rows = _rows(path)
+    assert header == COLUMNS and [r["speed_settings"] for r in rows] == ["", "compile=True"]
+    assert len([line for line in ledger_markdown(path).splitlines() if line.startswith("| x | 0 x |")]) == 2
+
+
+def test_mirror_copies_a_small_checkpoint_and_explains_a_large_one(tmp_path):
+    from oecl_core.outdir import CHECKPOINT_LIMIT_BYTES, NOT_RESUMABLE, mirror_run
+
+    run, dest = tmp_path / "run", tmp_path / "dest"
+    run.mkdir()
+    (run / "log.csv").write_text("epoch\n1\n")
+    (run / "checkpoint.pt").write_bytes(b"x" * 1000)
+    mirror_run(run, dest, False, 1, 10)
+    assert (dest / "checkpoint.pt").read_bytes() == b"x" * 1000 and (dest / "log.csv").exists()
+    with open(run / "checkpoint.pt", "wb") as fh:  # sparse: over the limit without writing 60 MiB
+        fh.truncate(CHECKPOINT_LIMIT_BYTES + 1)
+    mirror_run(run, dest, False, 2, 10)
+    assert not (dest / "checkpoint.pt").exists()
+    note = (dest / NOT_RESUMABLE).read_text()
+    assert "not copied" in note and "MiB" in note and '"resumable_from_this_folder": false' in note
+    mirror_run(run, dest, True, 10, 10)  # finished: no checkpoint, no note
+    assert not (dest / "checkpoint.pt").exists() and not (dest / NOT_RESUMABLE).exists()
+
+
+def test_merge_appends_a_window_ledger_once_and_keeps_the_committed_rule(tmp_path, monkeypatch, capsys):
+    src, dst = tmp_path / "window" / "ledger.csv", tmp_path / "ledger.csv"
+    row = {c: "x" for c in COLUMNS} | {"cls": "0", "overrides": "", "git_commit": "abc"}
+    verify_mod.write_ledger(src, [row, {**row, "cls": "1"}])
+    assert main(["verify", "--merge", str(src), "--ledger", str(dst)]) == 0
+    assert main(["verify", "--merge", str(src), "--ledger", str(dst)]) == 0
+    assert "0 row(s)" in capsys.readouterr().out.splitlines()[-1]
+    assert [r["cls"] for r in _rows(dst)[1]] == ["0", "1"]
+    monkeypatch.setattr(verify_mod, "COMMITTED_LEDGER", dst)
+    verify_mod.write_ledger(src, [{**row, "cls": "2", "overrides": "epochs=2"}])
+    with pytest.raises(ValueError, match="paper's full settings"):
+        verify_mod.merge_ledger(src, dst)
