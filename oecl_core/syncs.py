@@ -142,11 +142,12 @@ def _indexing(original, index_of, note, state):
     return wrapper
 
 
-def count_cuda_syncs(fn, *args, **kwargs) -> int:
-    """How many synchronising CUDA calls fn(*args, **kwargs) makes, as torch.cuda.set_sync_debug_mode("warn")
-    reports them (one warning each). The device is synchronised first, so that work queued before is not fn's."""
+def cuda_sync_sites(fn, *args, **kwargs) -> Counter:
+    """The synchronising CUDA calls fn(*args, **kwargs) makes, as torch.cuda.set_sync_debug_mode("warn") reports
+    them (one warning each), counted by "file:line". The device is synchronised first, so that work queued before
+    is not fn's."""
     if not torch.cuda.is_available():
-        raise RuntimeError("count_cuda_syncs needs CUDA")
+        raise RuntimeError("counting CUDA syncs needs CUDA")
     torch.cuda.synchronize()
     previous = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings(record=True) as caught:
@@ -156,4 +157,9 @@ def count_cuda_syncs(fn, *args, **kwargs) -> int:
             fn(*args, **kwargs)
         finally:
             torch.cuda.set_sync_debug_mode(previous)
-    return sum("synchronizing CUDA operation" in str(w.message) for w in caught)
+    return Counter(f"{w.filename}:{w.lineno}" for w in caught if "synchronizing CUDA operation" in str(w.message))
+
+
+def count_cuda_syncs(fn, *args, **kwargs) -> int:
+    """How many synchronising CUDA calls fn(*args, **kwargs) makes (cuda_sync_sites, summed)."""
+    return sum(cuda_sync_sites(fn, *args, **kwargs).values())

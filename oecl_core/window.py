@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +40,7 @@ import torch
 
 from .io import write_json, write_text
 from .outdir import log_error
+from .syncs import count_host_tensors, cuda_sync_sites
 from .verify import (COMMITTED_LEDGER, REPO, fit_counts, fit_line, git_commit, parse_settings, split_settings,
                      summary_table, verify)
 
@@ -54,10 +54,6 @@ BENCH_SHARE, BENCH_MAX_SECONDS = 0.12, 60.0  # the bench's share of the budget, 
 TINY = {"epochs": 2, "width": 0.0625, "n_aug": 2, "batch_size": 8, "oe_batch_size": 8, "log_samples": 8}
 TINY_BENCH = ["--width", "0.0625", "--batch", "4", "--steps", "1", "--rounds", "1", "--warmup", "1", "--n-aug", "1",
               "--score-images", "8", "--large-score-batch", "64", "--switches"]
-# Host reads that synchronise with a GPU; on the CPU they are what can be counted. oecl_core.syncs (another
-# module's count_host_tensors) may take this hook's place.
-HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "numpy", "cpu")
-
 
 def say(message: str) -> None:
     print(f"[device-window] {message}", file=sys.stderr, flush=True)
@@ -92,52 +88,6 @@ def device_facts(commit: str) -> dict:
 # syncs per training step
 # ---------------------------------------------------------------------------------------------------------
 
-def _where(frame) -> str:
-    path = Path(frame.f_code.co_filename)
-    with contextlib.suppress(ValueError):
-        path = path.resolve().relative_to(REPO)
-    return f"{path}:{frame.f_lineno}"
-
-
-@contextlib.contextmanager
-def count_host_reads(found: Counter):
-    """Counts, by caller, the calls of the tensor methods that read values to the host (HOST_READS)."""
-    saved = {name: (name in torch.Tensor.__dict__, getattr(torch.Tensor, name)) for name in HOST_READS}
-
-    def counted(real):
-        def wrapper(self, *args, **kwargs):
-            found[_where(sys._getframe(1))] += 1
-            return real(self, *args, **kwargs)
-        return wrapper
-
-    for name, (_own, real) in saved.items():
-        setattr(torch.Tensor, name, counted(real))
-    try:
-        yield found
-    finally:
-        for name, (own, real) in saved.items():
-            if own:
-                setattr(torch.Tensor, name, real)
-            else:
-                delattr(torch.Tensor, name)
-
-
-@contextlib.contextmanager
-def count_cuda_syncs(found: Counter):
-    """Counts, by place, the synchronising CUDA operations that torch's sync debug mode warns about."""
-    before = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            yield found
-        finally:
-            torch.cuda.set_sync_debug_mode(before)
-    for w in caught:
-        if "synchroniz" in str(w.message).lower():
-            found[f"{_shown(w.filename)}:{w.lineno}"] += 1
-
-
 def _shown(path) -> str:
     try:
         return str(Path(path).resolve().relative_to(REPO))
@@ -149,7 +99,7 @@ def training_steps(cfg):
     """A function running one training step of cfg's method as train() runs it, on synthetic images on cfg's
     device (the network, optimiser, augmentation and batches of the run's settings)."""
     from .bench import synthetic_images
-    from .device import resolve_device
+    from .device import place_network, resolve_device, use_cudnn_benchmark
     from .methods import get_method
     from .optim import build_optimizer, scheduled_lr, set_lr
     from .train import build_network, compiled_for_training, epoch_generator, training_step
@@ -157,9 +107,8 @@ def training_steps(cfg):
     device = resolve_device(cfg.device)
     method = get_method(cfg.method)
     method.configure(cfg)
-    model = build_network(cfg, method).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    use_cudnn_benchmark(device)
+    model = place_network(build_network(cfg, method), device)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     augment = method.train_augment(cfg)
     step_model = compiled_for_training(model, cfg, device)
@@ -194,15 +143,18 @@ def sync_counts(cfg, steps: int = SYNC_STEPS) -> dict:
         torch.cuda.synchronize()
     per_step, where = [], Counter()
     for i in range(1, steps + 1):
-        found = Counter()
-        with (count_cuda_syncs if cuda else count_host_reads)(found):
-            step(i)
+        if cuda:
+            found = cuda_sync_sites(step, i)
+        else:
+            with count_host_tensors() as counts:
+                step(i)
+            found = Counter({f"{kind} at {site}": n for (kind, site), n in counts.sites.items()})
         per_step.append(sum(found.values()))
         where.update(found)
     if cuda:
         torch.cuda.synchronize()
     how = ("torch.cuda.set_sync_debug_mode('warn'): synchronising CUDA operations" if cuda else
-           "CPU: calls of the tensor methods that read values to the host (" + ", ".join(HOST_READS) + "), which "
+           "CPU: tensors made from host data and values read back (oecl_core.syncs.count_host_tensors), which "
            "would synchronise on a GPU; a CPU run cannot see syncs inside torch's own operators")
     return {"device": str(device), "how": how, "steps": steps, "per_step": per_step,
             "mean_per_step": sum(per_step) / steps, "where": dict(where.most_common())}
