@@ -12,6 +12,13 @@ For each image size (32 px: CIFAR stem; 224 px: ImageNet stem), on whatever devi
      fraction of the device's dense bf16 peak (a small table of known devices, or --peak-tflops).
 "Views" counts every image forwarded: a step with B ID and B OE images forwards 4B views. --json writes the figures
 for `python -m oecl_core plan --bench-json`.
+
+Made for short GPU windows: the JSON is rewritten (atomically) after every figure, with the figures done, those
+skipped and why, and, on SIGTERM or Ctrl-C, that it stopped; a switch that cannot run here (torch.compile without a C
+compiler, Python.h or, on CUDA, triton), or that fails in its first steps, is skipped, not fatal; --budget-seconds
+bounds the whole bench (110 s by default on a GPU): before each figure its time is estimated from the default step's
+measured time (module constants below) and a figure that would not fit is skipped. Scoring forwards are capped by
+resources.max_forward_views (the largest activation below 2^31 elements: 32-bit CUDA indexing).
 """
 from __future__ import annotations
 
@@ -439,7 +446,6 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
     for name, s in switches.items():
         if "speedup" in s:
             print(f"  speed-up of {name:<14} x{s['speedup']:.2f} ({s['on']:.1f} vs {s['off']:.1f} views/s)")
-        rec.save()
 
     # scoring: the default forward batch (what plan reads) first; both capped below 32-bit indexing's limit
     n_score = args.score_images or (2048 if cuda else (256 if size < 64 else 32))
@@ -512,22 +518,24 @@ def main(argv=None) -> dict:
     p.add_argument("--large-score-batch", type=int, default=8192,
                    help="the large scoring forward batch (views; capped by resources.max_forward_views)")
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, if not in the table")
-    p.add_argument("--budget-seconds", type=float, default=None,
+    p.add_argument("--budget-seconds", type=float, default=110.0 if cuda else None,
                    help="a bound on the whole bench: a figure whose estimate does not fit what is left is skipped "
-                        "(and recorded so in the JSON); default: no bound")
+                        "(and recorded so in the JSON); default: 110 on a GPU, no bound on the CPU; inf: no bound")
     p.add_argument("--json", default=None, help="rewritten after every figure (for python -m oecl_core plan "
                    "--bench-json)")
-    args = p.parse_args(argv)
+    args = p.parse_args(None if argv is None else [str(a) for a in argv])  # a caller may pass Paths and numbers
     if args.steps < 1 or args.rounds < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 2):
         p.error("--steps and --rounds must be >= 1, --warmup >= 0 and --batch >= 2")
 
+    if args.budget_seconds == float("inf"):
+        args.budget_seconds = None
     budget = Budget(args.budget_seconds)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; torch {torch.__version__}"
           + (f"; budget {args.budget_seconds:g} s" if args.budget_seconds is not None else ""))
     report = {"device": name, "torch": torch.__version__, "width": args.width, "n_aug": args.n_aug, "sizes": {},
-              "budget_seconds": args.budget_seconds, "argv": list(argv) if argv is not None else None}
+              "budget_seconds": args.budget_seconds, "argv": None if argv is None else [str(a) for a in argv]}
     rec = Recorder(report, args.json, budget)
     rec.save()
     import signal

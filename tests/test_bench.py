@@ -91,7 +91,7 @@ def test_a_variant_that_raises_in_its_first_steps_is_skipped(tmp_path, one_torch
 
 def test_no_budget_left_still_writes_a_json_saying_what_was_skipped(tmp_path):
     path = tmp_path / "bench.json"
-    bench.main([*TINY, "--sizes", "16", "32", "--budget-seconds", "0", "--json", str(path)])
+    bench.main([*TINY, "--sizes", 16, 32, "--budget-seconds", 0, "--json", path])  # not only strings, as from Python
     report = json.loads(path.read_text())
     assert report["done"] == [] and report["finished"] and set(report["skipped"]) == {"16", "32"}
     assert report["skipped"]["16"].startswith("budget: 0.0 s left")
