@@ -387,11 +387,18 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
 
     rates = {key: [] for key in steps}
     for _ in range(args.rounds):
-        for key in steps:
+        for key in list(steps):
             if not budget.fits(args.steps * step_s[key]):
                 continue
             _reset_peak(device)
-            rate, _n = _views_per_second(steps[key], args.steps, 0, device, budget, step_s[key])
+            try:
+                rate, _n = _views_per_second(steps[key], args.steps, 0, device, budget, step_s[key])
+            except Exception as err:  # a variant failing later (a recompilation, say): dropped, the others go on
+                if key == "default":
+                    raise
+                skip_variant(key, f"failed while timed: {_why(err)}")
+                del steps[key], rates[key]
+                continue
             rates[key].append(rate)
             step_s[key] = views / rate
             peaks[key] = max(peaks[key], _peak_bytes(device))

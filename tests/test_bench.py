@@ -72,19 +72,23 @@ def test_the_json_says_what_was_done_and_a_switch_that_cannot_run_is_skipped(tmp
     assert "scoring at the training FLOP rate" in rates[32].source
 
 
-def test_a_variant_that_raises_in_its_first_steps_is_skipped(tmp_path, one_torch_thread, monkeypatch):
-    class Broken(torch.nn.Module):
+@pytest.mark.parametrize("fails_at, reason", [(1, "failed in its first steps"), (2, "failed while timed")])
+def test_a_variant_that_raises_is_skipped(tmp_path, one_torch_thread, monkeypatch, fails_at, reason):
+    class Broken(torch.nn.Module):  # torch.compile's stand-in: its fails_at-th forward raises
         def __init__(self, model):
             super().__init__()
-            self.model = model
+            self.model, self.calls = model, 0
 
         def forward(self, x):
-            raise RuntimeError("inductor: C++ compile error\nmore lines")
+            self.calls += 1
+            if self.calls >= fails_at:
+                raise RuntimeError("inductor: C++ compile error\nmore lines")
+            return self.model(x)
 
     monkeypatch.setattr(bench, "compile_unavailable", lambda device: None)
     monkeypatch.setattr(bench.torch, "compile", Broken)
     report = bench.main([*TINY, "--switches", "compile", "--json", str(tmp_path / "b.json")])
-    reason = "failed in its first steps: RuntimeError: inductor: C++ compile error"
+    reason += ": RuntimeError: inductor: C++ compile error"
     assert report["sizes"]["16"]["switches"] == {"compile": {"skipped": reason}}
     assert report["skipped"] == {"16/train/compile": reason} and "16/train/default" in report["done"]
 
