@@ -448,6 +448,9 @@ def largest_activation_per_view(model: torch.nn.Module, size: int) -> int:
     Two views, halved: a BatchNorm1d in train mode refuses one."""
     from torch.func import functional_call
 
+    model = getattr(model, "_orig_mod", model)  # a torch.compile'd module: count its network, do not compile it
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = model.module
     largest = [2 * 3 * size * size]
 
     def hook(_module, _inputs, output):

@@ -8,7 +8,7 @@ from oecl_core.models import build_model
 from oecl_core.resources import INT32_ELEMENTS, largest_activation_per_view, max_forward_views
 
 
-def test_cap_at_32_and_224_px_width_1():
+def test_cap_at_32_and_224_px_width_1(one_torch_thread):
     cifar, imagenet = build_model("cifar", 1.0).eval(), build_model("imagenet", 1.0).eval()
     # the stems' outputs: 64 channels x 32 x 32 (stride 1), and 64 x 112 x 112 (stride 2, before the max-pool)
     assert largest_activation_per_view(cifar, 32) == 64 * 32 * 32
@@ -17,9 +17,10 @@ def test_cap_at_32_and_224_px_width_1():
     assert 2407 * 64 * 112 * 112 < INT32_ELEMENTS < 2675 * 64 * 112 * 112
     assert max_forward_views(imagenet, 224) >= 2048  # score_batch_views' default is not capped: scores unchanged
     assert imagenet.encoder.stem[0].weight.device.type == "cpu"  # counted on meta: the model is untouched
+    assert max_forward_views(torch.compile(imagenet), 224) == 2407  # the compiled module's network, not compiled
 
 
-def test_feature_stats_forwards_at_most_the_cap(monkeypatch):
+def test_feature_stats_forwards_at_most_the_cap(one_torch_thread, monkeypatch):
     model = build_model("cifar", 0.0625).eval()
     sizes = []
     model.register_forward_pre_hook(lambda _m, args: sizes.append(len(args[0])))
