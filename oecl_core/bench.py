@@ -256,7 +256,7 @@ PIL_STEP = 10.0  # a step fed by the per-sample PIL pipeline: at most 10 t, afte
 PIL_START_S = 5.0
 FLOP_COUNT_STEP = 3.0  # a step under FlopCounterMode (Python dispatch per operator): at most 3 t
 LARS_REPEATS = 10  # timed LARS steps alone, each at most t / 2
-SCORE_VIEW = 1.0  # a scoring view (forward only, augmented on the device) at most as long as a training view
+SCORE_VIEW = 2.0  # a scoring view: forward only, but its augmentation dominates on the CPU (1.75 t per view there)
 
 
 class _Stop(BaseException):
@@ -352,9 +352,18 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
             switches[switch_of[key]] = {"skipped": reason}
 
     steps, models, peaks, step_s = {}, {}, {}, {}
+    n_score = args.score_images or (2048 if cuda else (256 if size < 64 else 32))
+    n_min = min(256, n_score)  # the fewest images a scoring figure scores: one batch
+
+    def reserve():
+        """Time kept for the default scoring figure (what plan reads beside the default step) over the figures
+        before it: one batch of images at the default step's time per view."""
+        return SCORE_VIEW * step_s.get("default", 0.0) / views * n_min * (args.n_aug + 3)
+
     for key, (label, precision, channels_last, compiled, per_parameter) in variants.items():
         t = step_s.get("default", 0.0)
-        estimate = 0.0 if key == "default" else max(1, args.warmup) * SLOWER_VARIANT * t + COMPILE_S * compiled
+        estimate = 0.0 if key == "default" else \
+            max(1, args.warmup) * SLOWER_VARIANT * t + COMPILE_S * compiled + reserve()
         why = compile_unavailable(device) if compiled else None
         if why or not budget.fits(estimate):
             skip_variant(key, why or rec.over_budget(estimate))
@@ -388,7 +397,7 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
     rates = {key: [] for key in steps}
     for _ in range(args.rounds):
         for key in list(steps):
-            if not budget.fits(args.steps * step_s[key]):
+            if not budget.fits(args.steps * step_s[key] + (0.0 if key == "default" else reserve())):
                 continue
             _reset_peak(device)
             try:
@@ -438,7 +447,7 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
             line += " (device not in PEAK_BF16_TFLOPS: give --peak-tflops for the fraction of peak)"
         print(line)
 
-    rec.figure(f"{size}/flops", FLOP_COUNT_STEP * t, flops)
+    rec.figure(f"{size}/flops", FLOP_COUNT_STEP * t + reserve(), flops)
 
     def lars_alone():
         opt_model = _model(size, args.width, device, cuda)
@@ -449,25 +458,24 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
         switches["foreach_lars"].update(optimizer_ms_on=fused_ms, optimizer_ms_off=loop_ms)
 
     if "lars_per_parameter" in rate:
-        rec.figure(f"{size}/lars_alone", (LARS_REPEATS + 1) * t, lars_alone)
+        rec.figure(f"{size}/lars_alone", (LARS_REPEATS + 1) * t + reserve(), lars_alone)
     for name, s in switches.items():
         if "speedup" in s:
             print(f"  speed-up of {name:<14} x{s['speedup']:.2f} ({s['on']:.1f} vs {s['off']:.1f} views/s)")
 
     # scoring: the default forward batch (what plan reads) first; both capped below 32-bit indexing's limit
-    n_score = args.score_images or (2048 if cuda else (256 if size < 64 else 32))
     model = models["default"].eval()
     cap = max_forward_views(model, size)
     default_fb = min(2048, cap)
     out.update(score_forward_cap=cap, score_images_by_forward_batch={}, score_views_per_s_by_forward_batch={})
     per_view, score_images = SCORE_VIEW * t / views, None
     for fb in [default_fb] + [min(args.large_score_batch, cap)] * (min(args.large_score_batch, cap) != default_fb):
-        name, warm = f"{size}/score/{fb}", 2 * min(256, n_score)
+        name, warm = f"{size}/score/{fb}", 2 * n_min
         # as many of the images as fit the budget (all without one); none if fewer than one batch of them
         n = n_score if budget.deadline is None else \
             min(n_score, int((budget.left() / per_view - warm) / (args.n_aug + 1)))
-        if n < min(256, n_score):
-            rec.skip(name, rec.over_budget(per_view * (warm + min(256, n_score) * (args.n_aug + 1))))
+        if n < n_min:
+            rec.skip(name, rec.over_budget(per_view * (warm + n_min * (args.n_aug + 1))))
             continue
 
         def score(fb=fb, n=n):
