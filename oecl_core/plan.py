@@ -242,10 +242,12 @@ def rates(throughput: dict[int, float] | None = None, bench_json: str | None = N
                          "run python -m oecl_core.bench --width 1 --json ...")
     for size in (32, 224):
         train_fpv, score_fpv = _resnet18_flops(size)
-        if report is not None and str(size) in report["sizes"]:
-            r = report["sizes"][str(size)]
-            out[size] = Rate(r["train_views_per_s"] * train_fpv, r["score_views_per_s"] * score_fpv,
-                             f"bench on {report['device']} ({bench_json})", False)
+        r = report["sizes"].get(str(size), {}) if report is not None else {}
+        if "train_views_per_s" in r:  # a bench stopped or cut short by its budget may lack figures
+            train = r["train_views_per_s"] * train_fpv
+            score = r["score_views_per_s"] * score_fpv if "score_views_per_s" in r else train
+            out[size] = Rate(train, score, f"bench on {report['device']} ({bench_json})"
+                             + ("" if "score_views_per_s" in r else "; scoring at the training FLOP rate"), False)
         elif throughput and size in throughput:
             if not throughput[size] > 0:
                 raise ValueError(f"--throughput-{size} must be > 0 views/s, got {throughput[size]}")

@@ -431,3 +431,45 @@ def gpu_memory(cost, data_root: Path, step_shapes) -> GpuMemory:
     inputs = 4 * (batch * per_train + oe_batch * per_oe) + 3 * 4 * views * c * h * w
     return GpuMemory(cost.n_train * per_train, n_oe * per_oe, network, inputs, activations, views, (c, h, w),
                      measured and oe_measured)
+
+
+# --------------------------------------------------------------------------- forward batch cap
+
+# CUDA kernels that index with 32-bit offsets (the channels-last max-pool of the ImageNet stem among them) fail or
+# corrupt memory once one tensor holds 2^31 elements or more; the cap keeps the largest activation this far below it.
+INT32_ELEMENTS = 2**31
+FORWARD_CAP_MARGIN = 0.9
+
+
+def largest_activation_per_view(model: torch.nn.Module, size: int) -> int:
+    """Elements per view of the largest tensor in a forward of `model` at size x size: the input or any module's
+    output (in ResNet-18 the functional ReLUs and sums are as large as the convolution outputs beside them), counted
+    on the meta device with the model's own structure (its weights and buffers swapped for meta tensors, untouched).
+    Two views, halved: a BatchNorm1d in train mode refuses one."""
+    from torch.func import functional_call
+
+    model = getattr(model, "_orig_mod", model)  # a torch.compile'd module: count its network, do not compile it
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = model.module
+    largest = [2 * 3 * size * size]
+
+    def hook(_module, _inputs, output):
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                largest[0] = max(largest[0], t.numel())
+
+    state = {k: torch.empty_like(v, device="meta") for k, v in [*model.named_parameters(), *model.named_buffers()]}
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            functional_call(model, state, (torch.empty(2, 3, size, size, device="meta"),))
+    finally:
+        for h in handles:
+            h.remove()
+    return largest[0] // 2
+
+
+def max_forward_views(model: torch.nn.Module, size: int, margin: float = FORWARD_CAP_MARGIN) -> int:
+    """The most views of size x size one forward of `model` may take with its largest activation kept below
+    margin * 2^31 elements (ResNet-18, width 1: 29,491 at 32 px, CIFAR stem; 2,407 at 224 px, ImageNet stem)."""
+    return max(1, int(margin * INT32_ELEMENTS) // largest_activation_per_view(model, size))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .augment import Canvas, to_float
 from .device import autocast
+from .resources import max_forward_views
 
 SCORE_NAMES = ("s_l2", "s_l2_ens", "s_mu", "sim_s_mu")
 
@@ -78,7 +79,8 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     size = image_size or images.shape[-1]
-    views_per_pass = max(1, min(n_aug, forward_batch // max(1, batch_size)))
+    views_per_pass = max(1, min(n_aug, min(forward_batch, max_forward_views(model, size) if n_aug else forward_batch)
+                                // max(1, batch_size)))  # capped: past 2^31 elements 32-bit CUDA indexing fails
     clean_feats, ens, mu = [], [], []
     for start in range(0, len(images), batch_size):
         x = to_float(images[start:start + batch_size].to(device, non_blocking=True))
