@@ -4,6 +4,7 @@ For each image size (32 px: CIFAR stem; 224 px: ImageNet stem), on whatever devi
   1. training views/s and peak memory of the engine's OECL step (data on the device as uint8, batched tensor
      augmentations, one forward over ID and OE views, LARS as the paper preset runs it);
   2. the speed-up of each switch of that step: bf16 autocast against float32, channels-last inputs, torch.compile,
+     the whole step as one CUDA graph (CUDA only),
      LARS through multi-tensor kernels against one kernel sequence per parameter;
   3. the same model, loss and optimiser fed by a per-sample torchvision / PIL DataLoader pipeline (the public code's
      way: PIL transforms per image in worker processes), same batch, and as many workers as the step has threads;
@@ -35,6 +36,7 @@ from .models import build_model
 from .optim import LARS, build_optimizer
 from .resources import max_forward_views
 from .scores import feature_stats
+from .step_graph import WARMUP_STEPS as GRAPH_WARMUP_STEPS, GraphedStep
 from .train import training_step
 
 # Dense bf16 tensor-core peaks (TFLOP/s, without sparsity) from the vendors' data sheets, matched against
@@ -46,7 +48,7 @@ PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
     ("A100", 312.0),
     ("L40S", 362.0),
 )
-SWITCHES = ("bf16", "channels_last", "compile", "foreach_lars")
+SWITCHES = ("bf16", "channels_last", "compile", "foreach_lars", "cuda_graphs")
 
 
 def peak_bf16_tflops(device_name: str) -> float | None:
@@ -144,14 +146,18 @@ def _lars(model, per_parameter: bool):
     return LARS([{"params": [p]} for p in model.parameters()], lr=0.1, momentum=0.9, weight_decay=1e-6)
 
 
-def make_step(model, optimizer, images, oe, batch, device, precision="auto", channels_last=None):
-    """A step function over random global batches of the uint8 images on the device: returns views forwarded."""
+def make_step(model, optimizer, images, oe, batch, device, precision="auto", channels_last=None, graphed=False):
+    """A step function over random global batches of the uint8 images on the device: returns views forwarded.
+    graphed: the step recorded as a CUDA graph and replayed (step_graph.GraphedStep, as --cuda-graphs trains)."""
     method, augment = get_method("oecl"), SimCLRAugment(output_size=images.shape[-1])
     gen = torch.Generator(device=device).manual_seed(0)
+    graph = GraphedStep(model, method, optimizer, augment, gen, precision) if graphed else None
 
     def step():
         idx = torch.randint(0, len(images), (batch,), device=device, generator=gen)
         oe_idx = torch.randint(0, len(oe), (batch,), device=device, generator=gen)
+        if graph is not None:
+            return graph(images[idx], oe[oe_idx], 1.0, 0.5)[1]
         return training_step(model, method, optimizer, augment, gen, images[idx], oe[oe_idx], 1.0, 0.5,
                              precision=precision, channels_last=channels_last)[1]
 
@@ -331,19 +337,23 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
           f"{batch} ID + {batch} OE images = {views} views; median over {args.rounds} interleaved rounds of "
           f"{args.steps} timed steps, after {args.warmup} warm-up steps")
 
-    # (label, precision, channels_last, compiled, per-parameter LARS); the default step first, compile (long) last
-    variants = {"default": ("engine step (defaults)", "auto", None, False, False)}
+    # (label, precision, channels_last, compiled, per-parameter LARS, graphed); the default step first, compile
+    # (long) last
+    variants = {"default": ("engine step (defaults)", "auto", None, False, False, False)}
     if "bf16" in args.switches:  # the default is bf16 on CUDA and float32 on the CPU: time the other one
         variants["bf16_other"] = ("float32" if cuda else "bf16 autocast", "fp32" if cuda else "bf16", None, False,
-                                  False)
+                                  False, False)
     if "channels_last" in args.switches:
-        variants["channels_last_other"] = ("channels-last " + ("off" if cuda else "on"), "auto", not cuda, False, False)
+        variants["channels_last_other"] = ("channels-last " + ("off" if cuda else "on"), "auto", not cuda, False, False,
+                                           False)
     if "foreach_lars" in args.switches:
-        variants["lars_per_parameter"] = ("LARS one kernel sequence per parameter", "auto", None, False, True)
+        variants["lars_per_parameter"] = ("LARS one kernel sequence per parameter", "auto", None, False, True, False)
+    if "cuda_graphs" in args.switches:
+        variants["cuda_graphs"] = ("whole step as one CUDA graph", "auto", None, False, False, True)
     if "compile" in args.switches:
-        variants["compile"] = ("torch.compile", "auto", None, True, False)
+        variants["compile"] = ("torch.compile", "auto", None, True, False, False)
     switch_of = {"bf16_other": "bf16", "channels_last_other": "channels_last", "compile": "compile",
-                 "lars_per_parameter": "foreach_lars"}
+                 "lars_per_parameter": "foreach_lars", "cuda_graphs": "cuda_graphs"}
     switches = out["switches"] = {}
 
     def skip_variant(key, reason):
@@ -360,11 +370,13 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
         before it: one batch of images at the default step's time per view."""
         return SCORE_VIEW * step_s.get("default", 0.0) / views * n_min * (args.n_aug + 3)
 
-    for key, (label, precision, channels_last, compiled, per_parameter) in variants.items():
+    for key, (label, precision, channels_last, compiled, per_parameter, graphed) in variants.items():
         t = step_s.get("default", 0.0)
         estimate = 0.0 if key == "default" else \
             max(1, args.warmup) * SLOWER_VARIANT * t + COMPILE_S * compiled + reserve()
         why = compile_unavailable(device) if compiled else None
+        if graphed and not cuda:
+            why = "CUDA graphs need a CUDA device"
         if why or not budget.fits(estimate):
             skip_variant(key, why or rec.over_budget(estimate))
             continue
@@ -372,10 +384,11 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
             cl = cuda if channels_last is None else channels_last
             model = _model(size, args.width, device, cl)
             step = make_step(torch.compile(model) if compiled else model, _lars(model, per_parameter), images, oe,
-                             batch, device, precision, cl)
+                             batch, device, precision, cl, graphed)
             _reset_peak(device)
             t0 = time.perf_counter()
-            for i in range(max(1, args.warmup)):  # the first step of a compiled network compiles it
+            # the first step of a compiled network compiles it; a graphed step records its graph after its eager ones
+            for i in range(max(1, args.warmup, (GRAPH_WARMUP_STEPS + 1) * graphed)):
                 if i and not budget.fits(step_s[key]):
                     break
                 t1 = time.perf_counter()
@@ -427,7 +440,8 @@ def bench_size(size: int, args, device, rec: Recorder) -> dict:
                train_peak_bytes=peaks["default"])
     rec.done(f"{size}/train/default")
 
-    cuda_on = {"bf16_other": cuda, "channels_last_other": cuda, "compile": False, "lars_per_parameter": True}
+    cuda_on = {"bf16_other": cuda, "channels_last_other": cuda, "compile": False, "lars_per_parameter": True,
+               "cuda_graphs": False}
     for key in rate:  # each switch: its rate on and off; the default step has it on where cuda_on says so
         if key != "default":
             on, off = (default_rate, rate[key]) if cuda_on[key] else (rate[key], default_rate)

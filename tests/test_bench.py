@@ -55,7 +55,9 @@ def test_the_json_says_what_was_done_and_a_switch_that_cannot_run_is_skipped(tmp
     assert {"16/flops", "16/lars_alone", "16/score/2048", "16/score/16"} <= set(on_disk["done"])
     size = on_disk["sizes"]["16"]
     assert size["switches"]["compile"] == {"skipped": "no C compiler (cc, gcc, c++) on PATH"}
-    assert on_disk["skipped"] == {"16/train/compile": "no C compiler (cc, gcc, c++) on PATH"}
+    assert size["switches"]["cuda_graphs"] == {"skipped": "CUDA graphs need a CUDA device"}
+    assert on_disk["skipped"] == {"16/train/compile": "no C compiler (cc, gcc, c++) on PATH",
+                                  "16/train/cuda_graphs": "CUDA graphs need a CUDA device"}
     assert size["switches"]["bf16"]["speedup"] > 0 and size["train_views_per_s"] > 0
     assert size["score_forward_cap"] > 2048 and set(size["score_views_per_s_by_forward_batch"]) == {"2048", "16"}
     assert size["score_views_per_s"] == size["score_views_per_s_by_forward_batch"]["2048"]  # the one plan reads

@@ -99,9 +99,8 @@ def test_no_commit_is_refused_before_any_work(jpeg_tree, tmp_path, monkeypatch, 
     assert window_mod.require_commit() == "0123abc"
 
 
-def test_bench_arguments_use_its_budget_when_it_takes_one(tmp_path):
-    with_flag = window_mod.bench_arguments(tmp_path, 30, False, True)
-    assert with_flag[with_flag.index("--budget-seconds") + 1] == "30" and "--steps" not in with_flag
-    without = window_mod.bench_arguments(tmp_path, 30, False, False)
-    assert "--budget-seconds" not in without and "--steps" in without and "compile" not in without
-    assert isinstance(window_mod.bench_accepts_budget(), bool)
+def test_bench_arguments_bound_the_bench_and_time_the_graphed_step(tmp_path):
+    args = window_mod.bench_arguments(tmp_path, 30, False)
+    assert args[args.index("--budget-seconds") + 1] == "30" and "compile" not in args
+    assert args[args.index("--switches") + 1:] == ["cuda_graphs", "bf16"]
+    assert window_mod.bench_arguments(tmp_path, 30, True)[-1] == "--switches"  # a dry run times the default only
