@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .io import write_json
+from .train import CHECKPOINT
 
 RUN_FILES = ("config.json", "log.csv", "metrics.json", "verify.json")
-CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_LIMIT_BYTES = 60 * 2**20  # 64 MiB at most travel to the device, the rest of the tree included
 NOT_RESUMABLE = "checkpoint_not_copied.json"
 ERRORS = "errors.log"
