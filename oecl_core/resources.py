@@ -443,30 +443,33 @@ FORWARD_CAP_MARGIN = 0.9
 
 def largest_activation_per_view(model: torch.nn.Module, size: int) -> int:
     """Elements per view of the largest tensor in a forward of `model` at size x size: the input or any module's
-    output (in ResNet-18 the functional ReLUs and sums are as large as the convolution outputs beside them), counted
-    on the meta device with the model's own structure (its weights and buffers swapped for meta tensors, untouched).
-    Two views, halved: a BatchNorm1d in train mode refuses one."""
-    from torch.func import functional_call
-
+    output (in ResNet-18 the functional ReLUs and sums are as large as the convolution outputs beside them), from
+    one view of zeros forwarded in eval mode without gradients on the model's own device (nothing in the model
+    changes). A real forward rather than one on the meta device: meta tensors go through torch's reference ops,
+    which import torch._dynamo, a second of start-up for every scored run."""
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd module: count its network, do not compile it
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
-    largest = [2 * 3 * size * size]
+    largest = [3 * size * size]
 
     def hook(_module, _inputs, output):
         for t in output if isinstance(output, (tuple, list)) else (output,):
             if isinstance(t, torch.Tensor):
                 largest[0] = max(largest[0], t.numel())
 
-    state = {k: torch.empty_like(v, device="meta") for k, v in [*model.named_parameters(), *model.named_buffers()]}
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
+        model.eval()
         with torch.no_grad():
-            functional_call(model, state, (torch.empty(2, 3, size, size, device="meta"),))
+            model(torch.zeros(1, 3, size, size, device=device))
     finally:
         for h in handles:
             h.remove()
-    return largest[0] // 2
+        model.train(was_training)
+    return largest[0]
 
 
 def max_forward_views(model: torch.nn.Module, size: int, margin: float = FORWARD_CAP_MARGIN) -> int:
