@@ -8,6 +8,7 @@ the machine's speed drifts). A figure, not a test: timings depend on the machine
 
     python tools/startup_bench.py --runs 7
     python tools/startup_bench.py --runs 5 -- --method simclr   # arguments after -- go to the training job
+    OMP_NUM_THREADS=1 python tools/startup_bench.py             # as the pipeline runs smoke jobs (threads: 1)
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
                 job.append(t_job)
                 print(f"pair {i - args.warmup + 1}: import torch {t_bare:.2f} s, job {t_job:.2f} s, "
                       f"x{t_job / t_bare:.2f}", flush=True)
-    print(f"median of {args.runs}: import torch {statistics.median(bare):.2f} s (min {min(bare):.2f}, max "
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; median of {args.runs}: import torch {statistics.median(bare):.2f} s (min {min(bare):.2f}, max "
           f"{max(bare):.2f}); job {statistics.median(job):.2f} s (min {min(job):.2f}, max {max(job):.2f})")
     print(f"ratio of medians x{statistics.median(job) / statistics.median(bare):.2f}; median pair ratio "
           f"x{statistics.median(j / b for j, b in zip(job, bare)):.2f}")
