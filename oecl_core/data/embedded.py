@@ -106,7 +106,7 @@ def load_sample_photo_crops(size: int = 16, count: int = 2000, seed: int = 0, di
         top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         by_side.setdefault(side, []).append((i, photo[:, top:top + side, left:left + side]))
     # One resize per crop side rather than per crop (a few hundred calls for 2,000 crops): the images of a batch are
-    # resized independently, so each crop comes out as it would alone (tests/test_data_pipeline.py checks it).
+    # resized independently, so each crop comes out as it would alone (tests/test_startup.py checks it).
     out = torch.empty(count, 3, size, size, dtype=torch.uint8)
     for crops in by_side.values():
         index, batch = [i for i, _ in crops], torch.stack([c for _, c in crops])
