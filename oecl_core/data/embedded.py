@@ -79,11 +79,16 @@ def load_digits(size: int = 16, split_seed: int = 0) -> tuple[ImageSet, ImageSet
     return (ImageSet(rgb[train_idx], labels[train_idx], names), ImageSet(rgb[test_idx], labels[test_idx], names))
 
 
-def _digit_like(crops: torch.Tensor) -> torch.Tensor:
-    """uint8 crops (N, 3, S, S) recorded as the digits were: 8x8 pixels, grayscale, 17 levels (N, 3, 8, 8)."""
-    gray = (crops.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    small = resize_uint8(gray.round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous(), 8).float()
-    # stretch each crop to the full range like the digits' ink, then quantise to their 17 levels
+def _grey(photo: torch.Tensor) -> torch.Tensor:
+    """uint8 (3, H, W) -> uint8 (1, H, W), the luma the digit-like crops are recorded in."""
+    luma = (photo.float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    return luma.round().to(torch.uint8)
+
+
+def _digit_levels(small: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, 8, 8) crops stretched each to the full range like the digits' ink, then quantised to their 17
+    levels."""
+    small = small.float()
     lo, hi = small.amin(dim=(1, 2, 3), keepdim=True), small.amax(dim=(1, 2, 3), keepdim=True)
     small = ((small - lo) / (hi - lo).clamp(min=1) * 16).round() * (255 / 16)
     return small.round().to(torch.uint8)
@@ -97,6 +102,8 @@ def load_sample_photo_crops(size: int = 16, count: int = 2000, seed: int = 0, di
     upscaled), so OE shares the digits' low-level statistics and differs only in content: a nearer OE set.
     """
     photos = [torch.from_numpy(np.array(p)).permute(2, 0, 1).contiguous() for p in _sample_photos()]
+    if digit_like:  # grey once per photograph, not once per (overlapping) crop: the same values, one channel
+        photos = [_grey(p) for p in photos]
     rng = np.random.default_rng(seed)
     by_side: dict[int, list[tuple[int, torch.Tensor]]] = {}
     for i in range(count):
@@ -105,10 +112,13 @@ def load_sample_photo_crops(size: int = 16, count: int = 2000, seed: int = 0, di
         side = int(rng.integers(min(h, w) // 16, min(h, w) // 2 + 1))
         top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         by_side.setdefault(side, []).append((i, photo[:, top:top + side, left:left + side]))
-    # One resize per crop side rather than per crop (a few hundred calls for 2,000 crops): the images of a batch are
-    # resized independently, so each crop comes out as it would alone (tests/test_startup.py checks it).
-    out = torch.empty(count, 3, size, size, dtype=torch.uint8)
+    # One resize per crop side rather than per crop (a few hundred calls for 2,000 crops): the images of a batch, and
+    # the channels of an image, are resized independently, so each crop comes out as it would alone
+    # (tests/test_startup.py checks it against the crop-by-crop loop).
+    first = 8 if digit_like else size
+    out = torch.empty(count, photos[0].shape[0], first, first, dtype=torch.uint8)
     for crops in by_side.values():
-        index, batch = [i for i, _ in crops], torch.stack([c for _, c in crops])
-        out[index] = resize_uint8(_digit_like(batch) if digit_like else batch, size)
-    return out
+        out[[i for i, _ in crops]] = resize_uint8(torch.stack([c for _, c in crops]), first)
+    if digit_like:
+        out = resize_uint8(_digit_levels(out), size)
+    return out.expand(-1, 3, -1, -1).contiguous()
