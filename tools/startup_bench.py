@@ -28,7 +28,8 @@ JOB = ["-m", "oecl_core", "train", "--preset", "smoke", "--dataset", "digits", "
 
 def timed(cmd: list[str], env: dict) -> float:
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # cwd: `python -m` puts the current folder first on sys.path, ahead of PYTHONPATH
+    done = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{done.stderr}")
