@@ -16,6 +16,7 @@ paper keeps at 0 for the first 50 of 500 epochs (pure SimCLR warm-up).
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Iterable
 
@@ -23,6 +24,7 @@ import torch
 
 __all__ = [
     "LARS",
+    "SGD",
     "param_groups_for",
     "build_optimizer",
     "cosine_lr",
@@ -37,7 +39,31 @@ __all__ = [
 OPTIMIZER_CHOICES: tuple[str, ...] = ("lars", "lars_csi", "sgd", "sgd_nesterov", "adam")
 
 
-class LARS(torch.optim.Optimizer):
+class _WithoutDynamo:
+    """torch.optim.Optimizer's methods as they are written, without the torch._disable_dynamo wrapper torch puts
+    on them: that wrapper imports torch._dynamo at its first call (about 1.2 s, a third of a smoke job's start-up).
+    It only tells a torch.compile tracing the optimiser to leave it alone, and no training here compiles its
+    optimiser (train.compiled_for_training compiles the network alone), so the optimisers behave as torch's do."""
+
+    add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+    zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+    state_dict = inspect.unwrap(torch.optim.Optimizer.state_dict)
+    load_state_dict = inspect.unwrap(torch.optim.Optimizer.load_state_dict)
+
+
+# SGD.step as written, without the decorator that imports torch._dynamo on each call to mark graph breaks
+_SGD_STEP = inspect.unwrap(torch.optim.SGD.step)
+
+
+class SGD(_WithoutDynamo, torch.optim.SGD):
+    """torch.optim.SGD (the same update, state and state_dict), which does not import torch._dynamo."""
+
+    def step(self, closure=None):
+        with torch.set_grad_enabled(self.defaults["differentiable"]):  # what the decorator does besides
+            return _SGD_STEP(self, closure)
+
+
+class LARS(_WithoutDynamo, torch.optim.Optimizer):
     """SGD with momentum whose per-parameter step is scaled by a layer-wise trust ratio.
 
     For every parameter ``w`` with gradient ``g`` in a group with ``lars=True``
@@ -176,7 +202,7 @@ def build_optimizer(
     * ``"lars_csi"``: :class:`LARS` with the trust ratio and decay on *every* parameter, biases and
       BatchNorm included: torchlars' wrapper around SGD as CSI runs it (alinlab/CSI common/train.py,
       kakaobrain/torchlars lars.py), the LARS the paper cites;
-    * ``"sgd"``: ``torch.optim.SGD(model.parameters(), lr, momentum, weight_decay)``,
+    * ``"sgd"``: ``torch.optim.SGD(model.parameters(), lr, momentum, weight_decay)`` (as :class:`SGD`),
       decay on every parameter, no nesterov: what the public OECL code runs;
     * ``"adam"``: ``torch.optim.Adam(model.parameters(), lr, weight_decay=weight_decay)`` (the eoe baselines).
 
@@ -191,10 +217,9 @@ def build_optimizer(
         return LARS([{"params": params, "weight_decay": weight_decay, "lars": True}], lr=lr, momentum=momentum,
                     weight_decay=weight_decay)
     if key == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                               weight_decay=weight_decay)
+        return SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if key == "sgd_nesterov":  # ss-ood's one-class GT training (train.py)
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
+        return SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
     if key == "adam":  # the eoe baselines (momentum is unused: Adam's betas stay at PyTorch's defaults)
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     choices = ", ".join(repr(c) for c in OPTIMIZER_CHOICES)

@@ -1,7 +1,9 @@
 """One experiment end to end: build the split, train (or resume), score, and write metrics.json."""
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import json
 import platform
 import sys
@@ -26,11 +28,25 @@ from .train import (CHECKPOINT, CHECKPOINT_REMOVED, UNDERTRAINED_CHANGE, ResumeM
                     conv_weight_change, is_collapsed, read_log, settings_changes, train)
 
 
-def versions() -> dict:
-    import sklearn
+def _torchvision_version() -> str:
+    """torchvision.__version__, read from its version.py: importing torchvision imports torch._dynamo (over a second
+    of a job that the network and data never need)."""
+    spec = importlib.util.find_spec("torchvision")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root, "version.py")
+        lines = path.read_text().splitlines() if path.is_file() else []
+        for line in lines:
+            if line.startswith("__version__ = "):
+                return ast.literal_eval(line.split("=", 1)[1].strip())
     import torchvision
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+    return torchvision.__version__
+
+
+def versions() -> dict:
+    import sklearn
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": _torchvision_version(),
             "numpy": np.__version__, "scikit-learn": sklearn.__version__, "cuda": torch.version.cuda}
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from oecl_core.optim import (
     LARS,
+    SGD,
     alpha_at,
     build_optimizer,
     cosine_lr,
@@ -340,12 +341,42 @@ def test_build_optimizer_lars_and_sgd():
     assert all(g["lr"] == 0.1 and g["momentum"] == 0.9 for g in lars.param_groups)
 
     sgd = build_optimizer(model, "sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
-    assert type(sgd) is torch.optim.SGD
+    assert type(sgd) is SGD and isinstance(sgd, torch.optim.SGD)
     assert len(sgd.param_groups) == 1
     g = sgd.param_groups[0]
     assert g["lr"] == 0.1 and g["momentum"] == 0.9 and g["weight_decay"] == 5e-4
     assert g["nesterov"] is False
     assert len(g["params"]) == len(list(model.parameters()))  # decay on every parameter
+
+
+@pytest.mark.parametrize("nesterov, weight_decay", [(False, 5e-4), (True, 5e-4), (False, 0.0)])
+def test_sgd_is_torchs_sgd_step_for_step_and_through_its_state_dict(nesterov, weight_decay):
+    # oecl_core.optim.SGD leaves out torch's torch._dynamo wrappers and nothing else: the same parameters after
+    # every step, and checkpoints that either one resumes
+    def steps(model, opt, seeds):
+        for seed in seeds:
+            opt.zero_grad(set_to_none=True)
+            _loss(model, seed).backward()
+            opt.step()
+
+    kwargs = dict(lr=0.1, momentum=0.9, weight_decay=weight_decay, nesterov=nesterov)
+    theirs, ours = _small_model(3).double(), _small_model(3).double()
+    their_opt, our_opt = torch.optim.SGD(theirs.parameters(), **kwargs), SGD(ours.parameters(), **kwargs)
+    steps(theirs, their_opt, range(3))
+    steps(ours, our_opt, range(3))
+    assert all(torch.equal(a, b) for a, b in zip(theirs.parameters(), ours.parameters()))
+    # each resumes from the other's state dict (copied, as a checkpoint is: a loaded one shares its tensors)
+    swapped_theirs, swapped_ours = copy.deepcopy(theirs), copy.deepcopy(ours)
+    resumed_ours = SGD(swapped_theirs.parameters(), **kwargs)
+    resumed_ours.load_state_dict(copy.deepcopy(their_opt.state_dict()))
+    resumed_theirs = torch.optim.SGD(swapped_ours.parameters(), **kwargs)
+    resumed_theirs.load_state_dict(copy.deepcopy(our_opt.state_dict()))
+    for model, opt in ((theirs, their_opt), (ours, our_opt), (swapped_theirs, resumed_ours),
+                       (swapped_ours, resumed_theirs)):
+        steps(model, opt, range(3, 5))
+    for model in (ours, swapped_theirs, swapped_ours):
+        assert all(torch.equal(a, b) for a, b in zip(theirs.parameters(), model.parameters()))
+    assert str(our_opt.state_dict()) == str(their_opt.state_dict())
 
 
 def test_build_optimizer_unknown_name_lists_choices():

@@ -52,8 +52,10 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where the tables are read: a training job names the runs but never reads them
+    import pandas as pd
 
 __all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES", "NOT_REPORTED"]
 
@@ -76,6 +78,8 @@ def _decimals(text: pd.Series) -> pd.Series:
 
 @lru_cache(maxsize=1)
 def _load() -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.read_csv(CSV_PATH, dtype=str, keep_default_na=False, encoding="utf-8")
     for col in ("value", "std"):
         df[f"{col}_digits"] = _decimals(df[col])
