@@ -39,7 +39,8 @@ class Budget:
         return self.deadline - self.clock()
 
 
-def _num(value) -> float | None:
+def finite(value) -> float | None:
+    """value as a float, or None where it is no finite number (an empty CSV cell, "nan")."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -57,7 +58,8 @@ def score_estimate(per_epoch: float, log: list[dict], n_train: int, n_test: int,
     """Scoring time, from the training speed: scoring forwards every test image 1 + n_aug times, every
     training image once and up to 1,000 of them 1 + n_aug times, without backward (about a third of a
     training forward + backward); a training epoch forwards images_per_s * seconds views."""
-    views = [r["images_per_s"] * r["seconds"] for r in log if _num(r.get("images_per_s")) and _num(r.get("seconds"))]
+    views = [r["images_per_s"] * r["seconds"] for r in log
+             if finite(r.get("images_per_s")) and finite(r.get("seconds"))]
     if not views:
         return 0.0
     per_epoch_views = float(np.median(views))

@@ -43,7 +43,7 @@ OVERRIDE_HELP = {
     "device": "auto, cpu, cuda, cuda:1, mps",
     "precision": "auto (bf16 autocast on CUDA, float32 elsewhere), bf16 or fp32",
     "compile": "torch.compile the network for the training steps (README, Speed)",
-    "cuda_graphs": "the whole training step recorded as one CUDA graph and replayed (CUDA and LARS only; README, Speed)",
+    "cuda_graphs": "the whole training step recorded as one CUDA graph and replayed (CUDA, LARS; README, Speed)",
     "score_batch_views": "views per forward pass when scoring",
 }
 

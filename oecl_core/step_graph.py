@@ -48,7 +48,8 @@ class GraphedStep:
         self.capture = self.device.type == "cuda" if capture is None else capture
         if self.capture and self.device.type != "cuda":
             raise ValueError(f"capturing a CUDA graph needs a CUDA device; this network is on {self.device}")
-        self.model, self.method, self.optimizer, self.augment, self.precision = model, method, optimizer, augment, precision
+        self.model, self.method, self.optimizer, self.augment = model, method, optimizer, augment
+        self.precision = precision
         self.lr = torch.zeros((), dtype=torch.float32, device=self.device)
         for group in optimizer.param_groups:
             self.lr.fill_(float(group["lr"]))

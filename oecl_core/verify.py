@@ -52,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from .budget import FIRST_CALL_EPOCHS, PROBE_MIN_SECONDS, Budget, Timings, plan_chunk, score_estimate
+from .budget import FIRST_CALL_EPOCHS, PROBE_MIN_SECONDS, Budget, Timings, finite, plan_chunk, score_estimate
 from .config import RunConfig, resolve_config
 from .data import get_dataset
 from .io import write_json, write_text
@@ -132,14 +132,6 @@ def merge_ledger(src, dst) -> tuple[int, int]:
     return added, len(rows) - added
 
 
-def _num(text) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def ledger_markdown(path=COMMITTED_LEDGER) -> str:
     """The ledger as a Markdown table: our AUROCs (%), the paper's cell beside s_mu and the difference."""
     rows = read_ledger(path)
@@ -151,8 +143,8 @@ def ledger_markdown(path=COMMITTED_LEDGER) -> str:
              "|" + "---|" * 17]
     means = False
     for r in rows:
-        ours, paper = _num(r.get("auroc_s_mu")), _num(r.get("paper_cell"))
-        train_s = _num(r.get("train_seconds"))
+        ours, paper = finite(r.get("auroc_s_mu")), finite(r.get("paper_cell"))
+        train_s = finite(r.get("train_seconds"))
         commit = r.get("git_commit", "")
         mark = ""
         if paper is not None and "mean" in r.get("paper_cell_kind", ""):
@@ -161,7 +153,8 @@ def ledger_markdown(path=COMMITTED_LEDGER) -> str:
                  r.get("data_source", "") + (f" ({r['overrides']})" if r.get("overrides") else ""),
                  _fmt(ours), _fmt(paper) + mark,
                  f"{ours - paper:+.1f}" if ours is not None and paper is not None else "",
-                 _fmt(_num(r.get("auroc_s_l2_ens"))), _fmt(_num(r.get("auroc_s_l2"))), _fmt(_num(r.get("auroc_sim_s_mu"))),
+                 _fmt(finite(r.get("auroc_s_l2_ens"))), _fmt(finite(r.get("auroc_s_l2"))),
+                 _fmt(finite(r.get("auroc_sim_s_mu"))),
                  r.get("status", ""), r.get("device", ""),
                  _fmt(None if train_s is None else train_s / 60),
                  "+".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "") for c in commit.split("+")),

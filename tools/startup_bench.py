@@ -55,8 +55,10 @@ def main(argv=None) -> int:
                 job.append(t_job)
                 print(f"pair {i - args.warmup + 1}: import torch {t_bare:.2f} s, job {t_job:.2f} s, "
                       f"x{t_job / t_bare:.2f}", flush=True)
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; median of {args.runs}: import torch {statistics.median(bare):.2f} s (min {min(bare):.2f}, max "
-          f"{max(bare):.2f}); job {statistics.median(job):.2f} s (min {min(job):.2f}, max {max(job):.2f})")
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"OMP_NUM_THREADS={threads}; median of {args.runs}: import torch {statistics.median(bare):.2f} s "
+          f"(min {min(bare):.2f}, max {max(bare):.2f}); job {statistics.median(job):.2f} s "
+          f"(min {min(job):.2f}, max {max(job):.2f})")
     print(f"ratio of medians x{statistics.median(job) / statistics.median(bare):.2f}; median pair ratio "
           f"x{statistics.median(j / b for j, b in zip(job, bare)):.2f}")
     return 0
