@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import platform
@@ -43,11 +44,20 @@ def _torchvision_version() -> str:
     return torchvision.__version__
 
 
-def versions() -> dict:
-    import sklearn
+def _scikit_learn_version() -> str:
+    """sklearn.__version__ from the installed package's metadata: importing scikit-learn costs a second, and a
+    scored run no longer needs it (oecl_core.metrics computes the AUROC)."""
+    try:
+        return importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        import sklearn
 
+        return sklearn.__version__
+
+
+def versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": _torchvision_version(),
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "cuda": torch.version.cuda}
+            "numpy": np.__version__, "scikit-learn": _scikit_learn_version(), "cuda": torch.version.cuda}
 
 
 def split_for(cfg: RunConfig) -> Split:

@@ -15,7 +15,7 @@ from oecl_core.data.core import resize_uint8
 
 REPO = Path(__file__).resolve().parents[1]
 # Modules a training job does not need, each of which costs it a noticeable part of a second or more to import:
-# scikit-learn (only scoring computes an AUROC), pandas (tables, reports), torch._dynamo (torch.compile; torch's
+# scikit-learn (oecl_core.metrics computes the AUROC), pandas (tables, reports), torch._dynamo (torch.compile; torch's
 # optimisers import it on first use, oecl_core.optim's do not), and the report and figure libraries.
 HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "jinja2", "torchvision", "torch._dynamo")
 
@@ -45,19 +45,21 @@ def test_a_training_job_imports_no_heavy_module(tmp_path):
     assert loaded == [], f"a training job imported {', '.join(loaded)}: import it where it is used"
 
 
-def test_a_run_job_scores_without_torchvision_or_dynamo(tmp_path):
-    # scoring needs scikit-learn (the AUROC), but neither torchvision, whose import pulls in torch._dynamo, nor
-    # torch._dynamo itself (resources.max_forward_views forwards a real view, not meta tensors, which would import
-    # it): metrics.json records torchvision's version all the same
+def test_a_scored_run_job_imports_no_heavy_module(tmp_path):
+    # scoring needs neither scikit-learn (oecl_core.metrics computes the AUROC), nor torchvision, whose import pulls
+    # in torch._dynamo, nor torch._dynamo itself (resources.max_forward_views forwards a real view, not meta
+    # tensors, which would import it): metrics.json records both versions all the same
+    import sklearn
     import torchvision
 
     args = ["run", "--preset", "smoke", "--dataset", "digits", "--method", "oecl", "--cls", "0", "--epochs", "1",
             "--train-size", "32", "--batch-size", "16", "--oe-batch-size", "16", "--log-samples", "8", "--n-aug", "2",
             "--out", str(tmp_path / "run")]
     loaded = _loaded_after(f"from oecl_core.cli import main\nassert main({args!r}) == 0", tmp_path)
-    assert "torchvision" not in loaded and "torch._dynamo" not in loaded, loaded
+    assert loaded == [], f"a scored run imported {', '.join(loaded)}: import it where it is used"
     versions = json.loads((tmp_path / "run" / "metrics.json").read_text())["versions"]
     assert versions["torchvision"] == torchvision.__version__
+    assert versions["scikit-learn"] == sklearn.__version__
 
 
 def test_digits_are_scikit_learns():
