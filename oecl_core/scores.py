@@ -79,8 +79,9 @@ def feature_stats(model, images: torch.Tensor, augment, n_aug: int = 32, batch_s
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     size = image_size or images.shape[-1]
-    views_per_pass = max(1, min(n_aug, min(forward_batch, max_forward_views(model, size) if n_aug else forward_batch)
-                                // max(1, batch_size)))  # capped: past 2^31 elements 32-bit CUDA indexing fails
+    if n_aug:  # augmented views are forwarded together: capped, since past 2^31 elements 32-bit indexing fails
+        forward_batch = min(forward_batch, max_forward_views(model, size))
+    views_per_pass = max(1, min(n_aug, forward_batch // max(1, batch_size)))
     clean_feats, ens, mu = [], [], []
     for start in range(0, len(images), batch_size):
         x = to_float(images[start:start + batch_size].to(device, non_blocking=True))
