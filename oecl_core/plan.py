@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from .batching import step_batches
 from .config import RunConfig
 from .data import get_dataset
 from .experiments import Run, figure_runs, run_config, table_runs
@@ -196,9 +197,8 @@ def run_cost(run: Run, preset: str, data_root: Path | None = None) -> RunCost:
     method = get_method(cfg.method)
     n_train, n_test, source = split_sizes(cfg, data_root)
     if method.trains:
-        batch = min(cfg.batch_size, n_train)
-        steps = max(1, n_train // batch)
-        oe_batch = max(1, round(cfg.oe_batch_size * batch / cfg.batch_size))
+        sizes = step_batches(cfg.batch_size, cfg.oe_batch_size, n_train)
+        batch, steps, oe_batch = sizes.batch, sizes.steps, sizes.oe_batch
         shapes = view_shapes(cfg, batch, oe_batch, method.uses_external_oe and cfg.alpha > 0)
         per_step = sum(shape[0] for shape in shapes)
         trained = cfg.epochs * steps * per_step

@@ -23,6 +23,7 @@ from .augment import to_float
 from .config import RunConfig
 from .data import Split
 from . import distributed
+from .batching import step_batches
 from .device import autocast, place_network, use_cudnn_benchmark
 from .distributed import SINGLE, Processes
 from .io import save_torch, write_json, write_text
@@ -398,11 +399,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     if state is None:
         method.on_start(model, train_images, cfg)
     method.bind(model)
-    batch = min(cfg.batch_size, len(train_images))
-    steps = max(1, len(train_images) // batch)
-    # A class smaller than the batch trains with one step of all its images; the OE batch shrinks with it, so the
-    # configured ID : OE ratio holds (the public code asserts equal ID and OE batches).
-    oe_batch = max(1, round(cfg.oe_batch_size * batch / cfg.batch_size))
+    sizes = step_batches(cfg.batch_size, cfg.oe_batch_size, len(train_images))
+    batch, steps, oe_batch = sizes.batch, sizes.steps, sizes.oe_batch
     if procs.active:
         distributed.check_batch(procs, batch, oe_batch, needs_oe)
     # Fixed images whose mean feature norm is logged every epoch (raw material of Figures 1, 2 and 8).
