@@ -28,7 +28,8 @@ def supcon(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor, temperature
     every other view with its label; loss = mean over anchors of -1/|P(i)| sum_p log softmax_{a != i}(z_i . z_a / t)_p
     on l2-normalised projections. With every label distinct it is nt_xent."""
     if z1.shape != z2.shape or z1.dim() != 2 or len(labels) != len(z1):
-        raise ValueError(f"z1, z2 must be (B, D) and labels (B,); got {tuple(z1.shape)}, {tuple(z2.shape)}, {tuple(labels.shape)}")
+        raise ValueError(f"z1, z2 must be (B, D) and labels (B,); got {tuple(z1.shape)}, {tuple(z2.shape)}, "
+                         f"{tuple(labels.shape)}")
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     y = torch.cat([labels, labels]).to(z.device)
     self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
@@ -42,7 +43,8 @@ def mean_norm(z: torch.Tensor) -> torch.Tensor:
     return z.float().norm(dim=1).mean()
 
 
-def oecl_loss(z1: torch.Tensor, z2: torch.Tensor, z_oe: torch.Tensor, alpha: float, temperature: float = 0.5) -> torch.Tensor:
+def oecl_loss(z1: torch.Tensor, z2: torch.Tensor, z_oe: torch.Tensor, alpha: float,
+              temperature: float = 0.5) -> torch.Tensor:
     """OECL, eq. (7): NT-Xent on the ID views plus alpha times the mean l2 norm of every OE view.
 
     z_oe stacks the un-normalised projections of every OE view, shape (M, D).

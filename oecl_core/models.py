@@ -86,7 +86,8 @@ class ProjectionHead(nn.Sequential):
     """Linear(d, d) - BatchNorm1d - ReLU - Linear(d, 128): the SimCLR head of the paper (d = 512 at full width)."""
 
     def __init__(self, in_dim: int, out_dim: int = 128):
-        super().__init__(nn.Linear(in_dim, in_dim), nn.BatchNorm1d(in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+        super().__init__(nn.Linear(in_dim, in_dim), nn.BatchNorm1d(in_dim), nn.ReLU(inplace=True),
+                         nn.Linear(in_dim, out_dim))
 
 
 class ContrastiveNet(nn.Module):
@@ -145,7 +146,8 @@ class EoeCNN32(nn.Module):
             c_in = c
         self.features = nn.Sequential(*blocks)
         flat = chans[-1] * (image_size // 8) ** 2
-        self.fc = nn.Sequential(nn.Linear(flat, 512), nn.BatchNorm1d(512, eps=1e-4), nn.LeakyReLU(), nn.Linear(512, 256))
+        self.fc = nn.Sequential(nn.Linear(flat, 512), nn.BatchNorm1d(512, eps=1e-4), nn.LeakyReLU(),
+                                nn.Linear(512, 256))
         self.out_dim = 256
 
     def forward(self, x):

@@ -258,7 +258,7 @@ def load_image_folder(root, size: int, allow_flat: bool = True) -> ImageSet:
     if skipped:
         import warnings
 
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}, e.g. {skipped[0]}")
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}, e.g. {skipped[0]}", stacklevel=2)
     if not arrays:
         raise ValueError(f"none of the images under {root} could be read")
     images = as_tensor(stack_images(arrays, size))

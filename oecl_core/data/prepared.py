@@ -93,8 +93,10 @@ def write_prepared(folder, name: str, splits: dict[str, tuple[np.ndarray, np.nda
             if flags.shape != labels.shape:
                 raise ValueError(f"{name}/{split}: {len(labels)} labels but {len(flags)} defect flags")
             np.save(tmp / f"{split}_defective.npy", flags)
-        counts = {class_names[c] if 0 <= c < len(class_names) else str(c): int((labels == c).sum()) for c in np.unique(labels)}
-        manifest["splits"][split] = {"count": int(len(images)), "image_size": list(images.shape[2:]), "per_class": counts}
+        counts = {class_names[c] if 0 <= c < len(class_names) else str(c): int((labels == c).sum())
+                  for c in np.unique(labels)}
+        manifest["splits"][split] = {"count": int(len(images)), "image_size": list(images.shape[2:]),
+                                     "per_class": counts}
         if storage is not None:
             manifest["splits"][split]["storage"] = storage
         if defective:

@@ -82,7 +82,8 @@ def prepare_cifar10(raw_dir, out_dir, *, verify: bool = True) -> dict:
     [archive] = require("cifar10", raw_dir, [f.filename for f in CIFAR10_SOURCES], CIFAR10_HOW)
     sources = source_records(Path(raw_dir), [archive], CIFAR10_SOURCES, verify)
     batches, meta = _batches(archive, "cifar-10-batches-py",
-                             {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}, "batches.meta")
+                             {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+                             "batches.meta")
     splits = {}
     for split, items in batches.items():
         parts = [_images(b, "labels", f"{archive}:{split}") for b in items]
@@ -108,7 +109,8 @@ def prepare_cifar100(raw_dir, out_dir, *, verify: bool = True) -> dict:
     notes = "CIFAR-100 python version; labels are the 100 fine labels."
     if fine_to_coarse:
         mapping = [fine_to_coarse.get(i, -1) for i in range(len(class_names))]
-        notes += f" Super-class (coarse label) of fine label i: fine_to_coarse={mapping}; coarse_label_names={coarse_names}."
+        notes += (f" Super-class (coarse label) of fine label i: fine_to_coarse={mapping}; "
+                  f"coarse_label_names={coarse_names}.")
     return write_prepared(out_dir, "cifar100", splits, class_names, sources=sources, notes=notes)
 
 

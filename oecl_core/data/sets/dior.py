@@ -15,7 +15,8 @@ from ..prep import (DEFAULT_SIZE, DataSet, Part, Scratch, check_size, decode, do
                     nonempty, part_records, resolve_parts, skip_note)
 from ..prepared import write_prepared
 
-TRAINVAL, TEST, ANNOTATIONS, IMAGESETS = "JPEGImages-trainval.zip", "JPEGImages-test.zip", "Annotations.zip", "ImageSets.zip"
+TRAINVAL, TEST, ANNOTATIONS, IMAGESETS = ("JPEGImages-trainval.zip", "JPEGImages-test.zip", "Annotations.zip",
+                                          "ImageSets.zip")
 DIOR_PAPER = {"classes": 19, "smallest": ("baseballfield", 116), "largest": ("windmill", 1890), "average": 649}
 # Class numbers follow the authors' code, so that class k is the same class in both: it reads the crops as a
 # torchvision ImageFolder whose folders carry DIOR's XML names (real_OECL, OECL/src/data/datasets.py, class DIOR), and
@@ -40,7 +41,8 @@ CLASSES = ("expresswayservicearea", "expresswaytollstation", "airplane", "airpor
 SOURCES = (RemoteFile(TRAINVAL, gdrive_id="1ZHbHDM6hYAEGDC_K5eiW0yF_lzVgpuir"),
            RemoteFile(TEST, gdrive_id="11SXPqcESez9qTn4Z5Q3v35K9hRwO_epr"),
            RemoteFile(ANNOTATIONS, gdrive_id="1KoQzqR20qvIXDf1qsXCHGxD003IPmXMw"))
-HOW = download_instructions("DIOR (aerial object detection, 20 classes, horizontal boxes in VOC XML)", "dior", SOURCES, [
+HOW = download_instructions(
+    "DIOR (aerial object detection, 20 classes, horizontal boxes in VOC XML)", "dior", SOURCES, [
     "Or put the extracted folders there instead:",
     "  JPEGImages-trainval/*.jpg   (11,725 images, ids 00001..11725)",
     "  JPEGImages-test/*.jpg       (11,738 images)",
@@ -225,7 +227,7 @@ def prepare_dior(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, min_side: int = 
                 boxes[split][i] = big
     counts: dict[str, int] = {}
     all_classes = set()
-    for i, objects in boxes["train"].items():
+    for _i, objects in boxes["train"].items():
         for c, _ in objects:
             counts[c] = counts.get(c, 0) + 1
     for split_boxes in boxes.values():

@@ -18,10 +18,11 @@ SOURCES = (RemoteFile(ARCHIVE, "https://www.robots.ox.ac.uk/~vgg/data/dtd/downlo
                       md5="fff73e5086ae6bdbea199a49dfb8a4c1"),)
 # The 47 class folders of images/ (sorted, as the preparer orders them), known before preparation for planning.
 CLASSES = ("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked", "crosshatched",
-           "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy", "grid", "grooved", "honeycombed",
-           "interlaced", "knitted", "lacelike", "lined", "marbled", "matted", "meshed", "paisley", "perforated", "pitted",
-           "pleated", "polka-dotted", "porous", "potholed", "scaly", "smeared", "spiralled", "sprinkled", "stained",
-           "stratified", "striped", "studded", "swirly", "veined", "waffled", "woven", "wrinkled", "zigzagged")
+           "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy", "grid", "grooved",
+           "honeycombed", "interlaced", "knitted", "lacelike", "lined", "marbled", "matted", "meshed", "paisley",
+           "perforated", "pitted", "pleated", "polka-dotted", "porous", "potholed", "scaly", "smeared", "spiralled",
+           "sprinkled", "stained", "stratified", "striped", "studded", "swirly", "veined", "waffled", "woven",
+           "wrinkled", "zigzagged")
 HOW = download_instructions("DTD (Describable Textures Dataset) r1.0.1", "dtd", SOURCES)
 HOW224 = HOW + ("\ndtd224 (DTD at 224 px) reads the same file in raw/dtd/: `python -m oecl_core data prepare dtd224`, "
                 "or `python -m oecl_core data prepare dtd224 --from PATH` with the same archive or folder.")
@@ -47,7 +48,8 @@ def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=
         label_file = f"labels/train{fold}.txt"
         roots = [n[: -len(label_file)] for n in files if n == label_file or n.endswith("/" + label_file)]
         if len(roots) != 1:
-            raise ValueError(f"{archive} is not the DTD archive: expected one member <root>/{label_file}, found {len(roots)}")
+            raise ValueError(f"{archive} is not the DTD archive: expected one member <root>/{label_file}, "
+                             f"found {len(roots)}")
         root = roots[0]  # "dtd/" in the official archive
         lists = {}
         for part in ("train", "val", "test"):
@@ -70,8 +72,8 @@ def prepare_dtd(raw_dir, out_dir, *, size: int = 32, fold: int = 1, train_parts=
                 decoded[rel] = decode_image(read_member(archive, tf, member), int(size))
             except Exception as err:  # a corrupt image must not end the preparation; it is listed instead
                 skipped.append(f"{root}images/{rel}: {type(err).__name__}: {err}")
-    skipped += [f"{root}images/{rel}: listed in labels/ but not in the archive" for rel in sorted(wanted - decoded.keys())
-                if f"{root}images/{rel}" not in files]
+    skipped += [f"{root}images/{rel}: listed in labels/ but not in the archive"
+                for rel in sorted(wanted - decoded.keys()) if f"{root}images/{rel}" not in files]
     index = {c: i for i, c in enumerate(class_names)}
     splits = {}
     for split, parts in (("train", train_parts), ("test", ("test",))):

@@ -87,7 +87,8 @@ def _one_hot_labels(path: Path, rows: list[list[str]]) -> dict[str, int]:
     """ISIC 2018 Task 3's ground truth: image,<one column per class>, one 1.0 per row."""
     columns = [c.upper() for c in rows[0][1:]]
     if sorted(columns) != sorted(HAM_CLASSES):
-        raise ValueError(f"{path}: expected the class columns {', '.join(HAM_CLASSES)} after 'image', got {rows[0][1:]}")
+        raise ValueError(f"{path}: expected the class columns {', '.join(HAM_CLASSES)} after 'image', "
+                         f"got {rows[0][1:]}")
     labels = {}
     for lineno, row in enumerate(rows[1:], 2):
         if len(row) != len(columns) + 1:

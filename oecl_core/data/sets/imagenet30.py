@@ -19,7 +19,8 @@ CLASSES = (  # the one_class_train/ folder names
 SOURCES = (RemoteFile(IN30_TRAIN + ".tar", gdrive_id="1B5c39Fc3haOPzlehzmpTLz6xLtGyKEy4"),
            RemoteFile(IN30_TEST + ".tar", gdrive_id="13xzVuQMEhSnBRZr-YaaO08coLU2dxAUq"))
 HOW = download_instructions("ImageNet-30 (30 classes, 1,300 train / 100 test images each)", "imagenet30", SOURCES, [
-    "Or extract them yourself so that there is", f"  {IN30_TRAIN}/<class>/.../*.JPEG   and   {IN30_TEST}/<class>/.../*.JPEG",
+    "Or extract them yourself so that there is",
+    f"  {IN30_TRAIN}/<class>/.../*.JPEG   and   {IN30_TEST}/<class>/.../*.JPEG",
     "Files named ._* (macOS metadata, e.g. airliner/._1.JPEG) are ignored."])
 
 
@@ -63,8 +64,9 @@ def prepare_imagenet30(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: i
                for s, want in (("train", 1300), ("test", 100))}
         notes = (f"ImageNet-30 (Hendrycks et al.): {len(class_names)} classes (paper: 30), train = {IN30_TRAIN}, "
                  f"test = {IN30_TEST}; {storage_note(size)}. "
-                 f"Expected 1,300 train / 100 test files per class; classes that differ: train {odd['train'] or 'none'}, "
-                 f"test {odd['test'] or 'none'}. {ignored} macOS metadata file(s) (._*) ignored and listed in `skipped`."
+                 f"Expected 1,300 train / 100 test files per class; classes that differ: "
+                 f"train {odd['train'] or 'none'}, test {odd['test'] or 'none'}. "
+                 f"{ignored} macOS metadata file(s) (._*) ignored and listed in `skipped`."
                  + skip_note(skipped[ignored:]))
         return write_prepared(out_dir, name, splits, class_names, sources=sources, skipped=skipped, notes=notes)
 

@@ -255,6 +255,6 @@ ENTRIES = [
             label="ImageNet-1k minus the 30 classes",
             pipeline_options=(("exclude_wnids", ",".join(imagenet30_wnids().values())),),
             package_inputs=(str(IMAGENET30_FILE),), download_size=_ILSVRC_TRAIN),
-    DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)", prepare_imagenet1k, (),
-            INSTRUCTIONS["imagenet1k"], label="ImageNet-1k", download_size=_ILSVRC_TRAIN),
+    DataSet("imagenet1k", "ImageNet-1k training images, the OE Table VII's caption names (manual)",
+            prepare_imagenet1k, (), INSTRUCTIONS["imagenet1k"], label="ImageNet-1k", download_size=_ILSVRC_TRAIN),
 ]

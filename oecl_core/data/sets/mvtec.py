@@ -16,12 +16,13 @@ from ..prepared import write_prepared
 ARCHIVE = "mvtec_anomaly_detection.tar.xz"
 CATEGORIES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
               "tile", "toothbrush", "transistor", "wood", "zipper")
-# MVTec rotates the mydrive.ch share links of this archive without notice, so the record can list several sources,
-# tried in order, each checked against the one sha256 (anomalib's, the same for every link). History: the link
-# eoe (src/eoe/datasets/mvtec.py) and anomalib used (.../shares/38536/3830184030e49fe74747669442f0f282/...) answers 404 (anomalib issues #3121,
-# #3167, #3441); its replacement in anomalib PR #3138 (.../0f283/download/420938113-1629960298/...) was reported
-# dead in #3608 and replaced in PR #3673 (July 2026) by the share below, which 2026 repositories use. When it rotates
-# again, put the new link first (the current one is the URL in anomalib's MVTecAD datamodule, DOWNLOAD_INFO).
+# MVTec rotates the mydrive.ch share links of this archive without notice, so the record can list several sources, tried
+# in order, each checked against the one sha256 (anomalib's, the same for every link). History: the link eoe
+# (src/eoe/datasets/mvtec.py) and anomalib used (.../shares/38536/3830184030e49fe74747669442f0f282/...) answers 404
+# (anomalib issues #3121, #3167, #3441); its replacement in anomalib PR #3138
+# (.../0f283/download/420938113-1629960298/...) was reported dead in #3608 and replaced in PR #3673 (July 2026) by the
+# share below, which 2026 repositories use. When it rotates again, put the new link first (the current one is the URL in
+# anomalib's MVTecAD datamodule, DOWNLOAD_INFO).
 SOURCES = (RemoteFile(ARCHIVE, "https://www.mydrive.ch/shares/150996/b52ecdcbf521176e9db9c731f2304b27/download/"
                                "420938113-1629960298/mvtec_anomaly_detection.tar.xz",
                       sha256="cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"),)
@@ -33,7 +34,8 @@ HOW = download_instructions("MVTec-AD (15 categories; licence CC BY-NC-SA 4.0, f
     "<category>/test/<good or defect type>/*.png for each of the 15 categories."])
 
 
-def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | None = None, verify: bool = True) -> dict:
+def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | None = None,
+                  verify: bool = True) -> dict:
     """MVTec-AD: train = every category's train/good images, test = every test image, labelled by category; the
     test images outside test/good/ are flagged defective. Images stored as core.read_image stores them at `size`
     (MVTec-AD's images are square: a resize)."""
@@ -67,8 +69,9 @@ def prepare_mvtec(raw_dir, out_dir, *, size: int = DEFAULT_SIZE, workers: int | 
             splits[split] = (images, categories[rows], flags[rows])
         counts = {c: (int((splits["test"][1] == k).sum()), int(splits["test"][2][splits["test"][1] == k].sum()))
                   for k, c in enumerate(CATEGORIES)}
-        notes = (f"MVTec-AD: train = <category>/train/good ({len(splits['train'][0])} images), test = <category>/test/* "
-                 f"({len(splits['test'][0])} images; defective = outside test/good). Test images (defective) per "
+        notes = (f"MVTec-AD: train = <category>/train/good ({len(splits['train'][0])} images), "
+                 f"test = <category>/test/* ({len(splits['test'][0])} images; defective = outside test/good). "
+                 f"Test images (defective) per "
                  f"category: " + ", ".join(f"{c} {n} ({d})" for c, (n, d) in counts.items())
                  + f". Defect types: {defect_types}. {storage_note(size).capitalize()}." + skip_note(skipped))
         return write_prepared(out_dir, name, splits, list(CATEGORIES), sources=sources, skipped=skipped, notes=notes)

@@ -21,7 +21,8 @@ def _split(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     mat = loadmat(str(path))
     if "X" not in mat or "y" not in mat:
-        raise ValueError(f"{path}: expected MATLAB variables X and y, found {sorted(k for k in mat if not k.startswith('__'))}")
+        raise ValueError(f"{path}: expected MATLAB variables X and y, "
+                         f"found {sorted(k for k in mat if not k.startswith('__'))}")
     x, y = mat["X"], np.asarray(mat["y"]).reshape(-1).astype(np.int64)
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
         raise ValueError(f"{path}: expected X of shape (32, 32, 3, N) and N labels, got {x.shape} and {len(y)}")

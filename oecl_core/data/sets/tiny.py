@@ -31,7 +31,8 @@ TINY80M_HOW = (
     "(300K random images) instead and say so when reporting results.")
 
 
-def prepare_tiny300k(raw_dir, out_dir, *, limit: int | None = None, seed: int | None = None, verify: bool = True) -> dict:
+def prepare_tiny300k(raw_dir, out_dir, *, limit: int | None = None, seed: int | None = None,
+                     verify: bool = True) -> dict:
     """300K random images (OE only): one "train" split, label -1. `limit`: keep at most that many images, the
     first ones (seed None) or a seeded random subset (kept in file order). The file is memory-mapped."""
     [path] = require("tiny300k", raw_dir, [TINY300K_FILE], TINY300K_HOW)
@@ -119,7 +120,8 @@ def prepare_tiny80m(raw_dir, out_dir, *, count: int = 300_000, seed: int = 0, ch
                           sources=sources,
                           notes=f"80M Tiny Images, OE only, unlabelled (-1): {count} of the {n - len(excluded)} images "
                                 f"not in {TINY80M_IDX} ({len(excluded)} CIFAR indices excluded, 1-based in the file), "
-                                f"drawn uniformly without replacement with numpy default_rng({seed}), stored in file order.")
+                                f"drawn uniformly without replacement with numpy default_rng({seed}), "
+                                "stored in file order.")
 
 
 ENTRIES = [
