@@ -105,7 +105,8 @@ def test_gt_loss_is_the_mean_head_cross_entropy_plus_half_the_uniform_cross_entr
     heads = [(slice(0, 3), 0), (slice(3, 6), 1), (slice(6, 10), 2)]
     expected = sum(ce(z[:, s], targets[:, c]) for s, c in heads) / 3
     uniform = sum(-torch.log_softmax(z_oe[:, s], dim=1).mean() for s, _ in heads) / 3
-    assert gt.loss(z, None, z_oe, 0.5, 0.5, targets).item() == pytest.approx((expected + 0.5 * uniform).item(), rel=1e-6)
+    assert gt.loss(z, None, z_oe, 0.5, 0.5, targets).item() == pytest.approx(
+        (expected + 0.5 * uniform).item(), rel=1e-6)
     assert gt.loss(z, None, None, 0.0, 0.5, targets).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -124,7 +125,8 @@ def test_csi_score_matches_the_formula_on_hand_made_features(monkeypatch):
     g = torch.Generator().manual_seed(0)
     feats = {"train": (torch.randn(4, 5, 128, generator=g), torch.rand(4, 5, generator=g) + 0.5),
              "test": (torch.randn(4, 3, 128, generator=g), torch.rand(4, 3, generator=g))}
-    monkeypatch.setattr(csi, "shifted_features", lambda model, images, cfg, seed: feats["train" if len(images) == 5 else "test"])
+    monkeypatch.setattr(csi, "shifted_features",
+                        lambda model, images, cfg, seed: feats["train" if len(images) == 5 else "test"])
     scores = csi.score(None, torch.zeros(3), cfg=type("C", (), {"seed": 0}), train_images=torch.zeros(5))["csi_score"]
     (tz, tl), (qz, ql) = feats["train"], feats["test"]
     for i in range(3):

@@ -20,7 +20,8 @@ def tiny_clip():
 
     torch.manual_seed(0)
     model = CLIP(embed_dim=16, vision_cfg=CLIPVisionCfg(layers=1, width=32, head_width=16, patch_size=8, image_size=32),
-                 text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=1), quick_gelu=True)
+                 text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=1),
+                 quick_gelu=True)
     return model, open_clip.get_tokenizer(clip_method.CLIP_ARCH), 32
 
 
@@ -43,7 +44,8 @@ def test_zero_shot_clip_scores_the_class_prompt_probability_without_training(tmp
     x = torch.rand(5, 3, 16, 16)
     with torch.no_grad():
         text = F.normalize(model.encode_text(tokenizer(["a photo of a 3", "a photo of something"])), dim=1)
-        image = F.normalize(model.encode_image((F.interpolate(x, size=32, mode="bicubic").clamp(0, 1) - net.mean) / net.std), dim=1)
+        resized = F.interpolate(x, size=32, mode="bicubic").clamp(0, 1)
+        image = F.normalize(model.encode_image((resized - net.mean) / net.std), dim=1)
         expected = F.softmax(100 * image @ text.t(), dim=1)[:, 0]
         got = clip_method.ZeroShotCLIP().normality(net, net(x))
     assert torch.allclose(got, expected, atol=1e-5)

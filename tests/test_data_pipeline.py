@@ -22,7 +22,8 @@ from test_sets_32px import CIFAR10_NAMES, add_member, py2_pickle
 def write_cifar10_archive(path, per_batch=4, per_test=10):
     rng = np.random.default_rng(0)
     with tarfile.open(path, "w:gz") as tf:
-        add_member(tf, "cifar-10-batches-py/batches.meta", py2_pickle({b"label_names": [n.encode() for n in CIFAR10_NAMES]}))
+        add_member(tf, "cifar-10-batches-py/batches.meta",
+                   py2_pickle({b"label_names": [n.encode() for n in CIFAR10_NAMES]}))
         for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", per_test)]:
             labels = [i % 10 for i in range(n)]
             images = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
@@ -66,7 +67,7 @@ def test_prepare_from_a_server_then_train(served, tmp_path, monkeypatch, capsys)
     assert manifest["splits"]["train"]["count"] == 20 and manifest["splits"]["test"]["count"] == 10
     assert manifest["class_names"] == list(CIFAR10_NAMES)
     main(["data", "status"])
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("cifar10 "))
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("cifar10 "))
     assert "prepared, verified" in line
 
     split = build_split("cifar10", "one_vs_rest", 3, oe="none")

@@ -19,7 +19,8 @@ from oecl_core.tables import planned_oe
     # the spec's OE and anomaly sets; a method without OE reads none
     ("paper", Run("unlabeled~anomaly=cifar100~oe=svhn", "cifar10", "oecl", 0, 0), ("cifar10", "svhn", "cifar100"),
      ("cifar10", "svhn", "cifar100")),
-    ("paper", Run("unlabeled~anomaly=cifar100", "cifar10", "simclr", 0, 0), ("cifar10", "cifar100"), ("cifar10", "cifar100")),
+    ("paper", Run("unlabeled~anomaly=cifar100", "cifar10", "simclr", 0, 0), ("cifar10", "cifar100"),
+     ("cifar10", "cifar100")),
     ("paper", Run("one_vs_rest", "dior", "self_oecl", 0, 0), ("dior",), ("dior",)),
     # the embedded digits and the sample-photo OE need no preparation
     ("smoke", Run("one_vs_rest~oe=sample_photos", "digits", "oecl", 0, 0), ("digits", "sample_photos"), ()),
@@ -43,7 +44,8 @@ def test_planned_oe_of_a_table_row_is_the_resolved_runs():
 
 def test_run_folder_is_the_one_template():
     run = Run("one_vs_rest~oe=svhn", "cifar10", "oecl", 3, 1)
-    assert run.relative_folder == RUN_FOLDER.format(benchmark=run.benchmark, dataset="cifar10", method="oecl", cls=3, seed=1)
+    assert run.relative_folder == RUN_FOLDER.format(benchmark=run.benchmark, dataset="cifar10", method="oecl", cls=3,
+                                                    seed=1)
     assert run.folder("paper") == "results/paper/runs/one_vs_rest~oe=svhn/cifar10/oecl/3/seed1"
 
 
@@ -56,7 +58,8 @@ def test_run_config_applies_spec_then_overrides_and_labels_variants():
 
 def test_benchmark_spec_settings_are_typed_and_round_trip():
     spec = benchmark_spec("one_vs_rest", lr_milestones=(10, 15), s_mu_clean_view=True, lr=0.5)
-    assert parse_benchmark_spec(spec) == ("one_vs_rest", {"lr_milestones": (10, 15), "s_mu_clean_view": True, "lr": 0.5})
+    assert parse_benchmark_spec(spec) == ("one_vs_rest",
+                                          {"lr_milestones": (10, 15), "s_mu_clean_view": True, "lr": 0.5})
     with pytest.raises(ValueError, match="takes true or false"):
         parse_benchmark_spec("one_vs_rest~oe_resample=maybe")
     with pytest.raises(ValueError, match="key among"):

@@ -62,6 +62,8 @@ def test_align_and_uniform_losses_by_hand():
     # two points at squared distance 2: log mean exp(-2) over the 2 ordered pairs
     assert uniform_loss(z1).item() == pytest.approx(-2.0)
     m = AlignUniform()
-    assert m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() == pytest.approx(1.0 + (-2.0 + uniform_loss(z2).item()) / 2, abs=1e-6)
+    assert m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() == pytest.approx(
+        1.0 + (-2.0 + uniform_loss(z2).item()) / 2, abs=1e-6)
     # without normalisation the scale matters
-    assert AlignUniformRaw().loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() != pytest.approx(m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item())
+    assert AlignUniformRaw().loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item() != pytest.approx(
+        m.loss(z1 * 3, z2 * 3, None, 0.0, 0.5).item())

@@ -283,7 +283,7 @@ def test_fused_lars_matches_the_per_parameter_loop(variant, momentum, weight_dec
             stepper(opt)
     assert fused_model[3].weight.grad is None
     for (name, a), b in zip(fused_model.named_parameters(), loop_model.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
     moved = sum((a - b).abs().sum().item() for a, b in zip(fused_model.parameters(), _frozen_model(3).parameters()))
     assert moved > 1e-3  # the steps did something
     for p_f, p_l in zip(fused_model.parameters(), loop_model.parameters()):

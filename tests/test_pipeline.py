@@ -38,7 +38,8 @@ def repo_config(**changes):
 
 
 def planned_runs(output: str) -> collections.Counter:
-    jobs = re.findall(r"wildcards: preset=\w+, benchmark=([^,]+), dataset=(\w+), method=(\w+), cls=(-?\d+), seed=(\d+)", output)
+    jobs = re.findall(r"wildcards: preset=\w+, benchmark=([^,]+), dataset=(\w+), method=(\w+), "
+                      r"cls=(-?\d+), seed=(\d+)", output)
     return collections.Counter((dataset, method) for _, dataset, method, _, _ in jobs)
 
 
@@ -121,8 +122,8 @@ def test_every_table_and_figure_target_plans(tmp_path, preset):
 
 def slurm_dry_run(*args):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table1", "--workflow-profile", str(REPO / "profiles/slurm"),
-                          *args], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table1", "--workflow-profile",
+                          str(REPO / "profiles/slurm"), *args], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     return [line for line in out.stdout.splitlines() if "slurm_extra" in line]  # the training jobs' resources
 
@@ -142,15 +143,19 @@ def test_slurm_profile_asks_for_what_config_yaml_says_each_preset_needs(preset, 
 
 @pytest.mark.parametrize("change, message", [
     (dict(preset="huge"), "huge"),
-    (dict(tables={"table1": {"rows": [{"dataset": "digits"}], "columns": [{"method": "csi2", "run": True}]}}), "self_oecl"),
-    (dict(tables={"table1": {"rows": [{"dataset": "digits", "classes": [12]}], "columns": [{"method": "oecl", "run": True}]}}),
+    (dict(tables={"table1": {"rows": [{"dataset": "digits"}], "columns": [{"method": "csi2", "run": True}]}}),
+     "self_oecl"),
+    (dict(tables={"table1": {"rows": [{"dataset": "digits", "classes": [12]}],
+                             "columns": [{"method": "oecl", "run": True}]}}),
      "out of range"),
-    (dict(tables={"table1": {"seeds": 3, "rows": [{"dataset": "digits"}], "columns": [{"method": "oecl", "run": True}]}}), "seeds"),
+    (dict(tables={"table1": {"seeds": 3, "rows": [{"dataset": "digits"}],
+                             "columns": [{"method": "oecl", "run": True}]}}), "seeds"),
     (dict(tables={"table1": {"rows": [{"dataset": "mnist"}], "columns": [{"method": "oecl", "run": True}]}}), "digits"),
     # figure kinds are checked against oecl_core.figures.FIGURE_KINDS, whose kinds the message lists
     (dict(figures={"fig1": {"kind": "histogram", "dataset": "digits"}}), "size_sweep"),
     # a misspelt key is an error, never a setting silently dropped (seed: would run 1 seed instead of 5)
-    (dict(tables={"table1": {"seed": [0], "rows": [{"dataset": "digits"}], "columns": [{"method": "oecl", "run": True}]}}),
+    (dict(tables={"table1": {"seed": [0], "rows": [{"dataset": "digits"}],
+                             "columns": [{"method": "oecl", "run": True}]}}),
      "tables.table1: unknown key 'seed' (did you mean 'seeds'?)"),
 ])
 def test_bad_configuration_stops_before_any_job(tmp_path, change, message):
@@ -170,13 +175,14 @@ def test_tiny_table_runs_resumes_and_reruns_as_a_no_op(tmp_path):
     config = repo_config(preset="smoke", tables={"table1": TINY})
     run_dir = tmp_path / "results/smoke/runs/one_vs_rest~epochs=3~n_aug=2~width=0.0625/digits/oecl/0/seed0"
     # an interrupted training job: one of three epochs done
-    done = subprocess.run([sys.executable, "-m", "oecl_core", "train", "--preset", "smoke", "--dataset", "digits", "--cls", "0",
-                           "--benchmark", "one_vs_rest~epochs=3~n_aug=2~width=0.0625", "--out", str(run_dir),
-                           "--stop-after-epoch", "1"], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "oecl_core", "train", "--preset", "smoke", "--dataset", "digits",
+                           "--cls", "0", "--benchmark", "one_vs_rest~epochs=3~n_aug=2~width=0.0625",
+                           "--out", str(run_dir), "--stop-after-epoch", "1"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     out = snakemake(tmp_path, "table1", config=config)
     assert out.returncode == 0, out.stderr[-3000:]
-    log = (tmp_path / "results/smoke/logs/train/one_vs_rest~epochs=3~n_aug=2~width=0.0625/digits/oecl/0/seed0.log").read_text()
+    log = (tmp_path / ("results/smoke/logs/train/one_vs_rest~epochs=3~n_aug=2~width=0.0625/"
+                       "digits/oecl/0/seed0.log")).read_text()
     assert "resuming" in log and "epoch 1 of 3" in log
     assert len((run_dir / "log.csv").read_text().strip().splitlines()) == 1 + 3
     for suffix in (".tex", ".md", ".csv"):
@@ -327,7 +333,8 @@ def test_table_rendered_from_a_fixed_auc_csv_matches_the_expected_files(tmp_path
     for suffix in (".md", ".tex"):
         assert (tmp_path / f"table1{suffix}").read_text() == (REPO / f"tests/data/table1_expected{suffix}").read_text()
     oecl = cells[(cells["method"] == "oecl") & (cells["dataset"] == "cifar10")].iloc[0]
-    assert (round(oecl["ours_mean"], 2), round(oecl["ours_std"], 2), oecl["seeds"], oecl["classes"]) == (98.8, 0.5, 2, 10)
+    assert ((round(oecl["ours_mean"], 2), round(oecl["ours_std"], 2), oecl["seeds"], oecl["classes"])
+            == (98.8, 0.5, 2, 10))
     # self-OECL on Raabin-WBC, seed 1 class 2 collapsed (AUROC 0.40): included in the cell as in the paper's means
     # (seed means 83.8 and 74.24 -> 79.0 +- 4.8), and 83.3 without it (seed 1: 82.8) shown beside it
     collapsed = cells[(cells["method"] == "self_oecl") & (cells["dataset"] == "raabin")].iloc[0]

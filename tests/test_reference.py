@@ -109,15 +109,15 @@ def test_every_value_is_printed_in_its_table(df):
     """Each quoted number appears in the text of its table (caption to the next blank-line gap)."""
     lines = PAPER_TXT.read_text(encoding="utf-8").splitlines()
     for table in TABLE_ORDER:
-        start = next(i for i, l in enumerate(lines) if l.startswith(f"TABLE {table}:"))
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"TABLE {table}:"))
         body, seen_rows = [], False
-        for l in lines[start + 1:]:
-            if l.strip():
-                body.append(l)
+        for line in lines[start + 1:]:
+            if line.strip():
+                body.append(line)
                 seen_rows = True
             elif seen_rows and len(body) > 1:
                 break
-        cells = {c.strip() for l in body for c in l.split("\t")}
+        cells = {c.strip() for line in body for c in line.split("\t")}
         numbers = set()
         for c in cells:
             c = c.replace("<u>", "").replace("</u>", "").rstrip("*‡")

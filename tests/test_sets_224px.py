@@ -457,7 +457,8 @@ def test_imagenet22k_minus_1k_excludes_and_samples(tmp_path):
     garbage(raw / "n09999991" / "n09999991_bad.JPEG")
     jpeg(raw / "n09999991" / "._n09999991_0.JPEG")  # never sampled
     allowed = {FOLDER_COLOURS["n09999991"], FOLDER_COLOURS["n09999992"]}
-    m = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "a", count=4, seed=1, exclude_wnids=["n09999993"], size=SIZE)
+    m = imagenet_oe.prepare_imagenet22k_minus_1k(raw, tmp_path / "a", count=4, seed=1, exclude_wnids=["n09999993"],
+                                                 size=SIZE)
     assert m["class_names"] == [] and m["splits"]["train"]["count"] == 4
     assert m["splits"]["train"]["per_class"] == {"-1": 4}
     assert set(stored_colours(tmp_path / "a")) <= allowed

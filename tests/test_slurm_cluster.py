@@ -3,8 +3,6 @@ import os
 import subprocess
 import time
 
-import pytest
-
 import slurm_cluster
 from slurm_cluster import requires_slurm, wait_idle
 

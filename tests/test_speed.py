@@ -92,7 +92,8 @@ def test_compiled_step_agrees_with_the_eager_step(one_torch_thread):
     apart from eager's, eager's being 1e-6 from float64's), so there the losses of two steps are compared."""
     eager = _float64_steps(_model().double())
     network = _model().double()
-    compiled = compiled_for_training(network, resolve_config("smoke", "digits", "oecl", compile=True), torch.device("cpu"))
+    compiled = compiled_for_training(network, resolve_config("smoke", "digits", "oecl", compile=True),
+                                     torch.device("cpu"))
     assert compiled is not network
     for a, b in zip(_float64_steps(compiled), eager):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
@@ -101,7 +102,8 @@ def test_compiled_step_agrees_with_the_eager_step(one_torch_thread):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
     eager_loss, _ = _steps(_model(), optimizer="lars_csi")
-    compiled32 = compiled_for_training(_model(), resolve_config("smoke", "digits", "oecl", compile=True), torch.device("cpu"))
+    compiled32 = compiled_for_training(_model(), resolve_config("smoke", "digits", "oecl", compile=True),
+                                       torch.device("cpu"))
     compiled_loss, _ = _steps(compiled32, optimizer="lars_csi")
     torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-3, atol=0)
 
