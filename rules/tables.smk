@@ -15,7 +15,7 @@ rule table:
     params:
         table=lambda wc: TABLES[wc.name],
     wildcard_constraints:
-        name="table[1-9]",
+        name=one_of(TABLES),
     localrule: True
     conda:
         "../environment.yml"
