@@ -99,6 +99,24 @@ class RunConfig:
 SETTING_TYPES: dict[str, type] = get_type_hints(RunConfig)
 # Each setting's meaning, from its field (the one place it is written).
 SETTING_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(RunConfig)}
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every setting with its type, RunConfig's default and its help (tests check the file is current;
+    rewrite it with `python -c "from oecl_core.config import settings_markdown as m; print(m(), end='')" >
+    docs/settings.md`)."""
+    lines = ["# Run settings", "", "<!-- Generated from the fields of RunConfig (oecl_core/config.py) by "
+             "config.settings_markdown(); edit the help there, not here. -->", "",
+             "Every setting of a run, as `config.json` records it. A preset sets most of them, then the data set, the "
+             "benchmark and the method (docs/fidelity.md gives the order). On the command line each is "
+             "`--name-with-dashes` (`python -m oecl_core run --help`; `label` is the `--benchmark` spec's), and each "
+             "after `label` can be set in a benchmark spec, `NAME~name=value`.", "",
+             "| setting | type | RunConfig default | meaning |", "|---|---|---|---|"]
+    for f in fields(RunConfig):
+        kind = SETTING_TYPES[f.name]
+        text = SETTING_HELP[f.name].replace("|", "\\|").replace("*", "\\*")
+        lines.append(f"| `{f.name}` | {kind.__name__ if isinstance(kind, type) else kind} | `{f.default!r}` | {text} |")
+    return "\n".join(lines) + "\n"
 # The fields that name a run rather than set it: the pipeline's run folder and the CLI's own arguments give them.
 IDENTITY_FIELDS = ("dataset", "benchmark", "cls", "method", "seed", "preset", "label")
 

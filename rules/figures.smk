@@ -1,4 +1,4 @@
-# Figures 1-8 from the per-epoch logs and AUROCs of their runs (PDF and PNG).
+# The paper's figures (config.yaml's `figures`) from the per-epoch logs and AUROCs of their runs (PDF and PNG).
 
 
 rule figure:
