@@ -6,46 +6,22 @@ train and score OECL on a user's own image folders.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import get_args, get_origin
 
-import torch
-
-from .config import DATASET_OE, IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, resolve_config
-from .data import BENCHMARKS, DATASETS, Split
-from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
+from .config import DATASET_OE, IDENTITY_FIELDS, PRESETS, SETTING_HELP, SETTING_TYPES, RunConfig
+from .data import BENCHMARKS, DATASETS
 from .data.registry import oe_choices_text
-from .io import save_torch, write_text
+from .io import write_text
 from .methods import METHODS
 
 # Every RunConfig setting is a command-line override of the preset (--epochs, --lr-milestones 100 150, ...), generated
-# from its fields, except those naming the run and --oe, which each subcommand declares with its own meaning.
+# from its fields with the help its field gives (config.SETTING_HELP), except those naming the run and --oe, which
+# each subcommand declares with its own meaning.
 OVERRIDES = [f.name for f in fields(RunConfig) if f.name not in IDENTITY_FIELDS + ("oe",)]
-# Help where the option's name does not say enough.
-OVERRIDE_HELP = {
-    "anomaly": "anomaly data set of the unlabeled benchmark (e.g. cifar100)",
-    "shots": "few-shot benchmark: OE images of the obtainable OOD class (-1: all)",
-    "obtainable": "few-shot benchmark: the obtainable OOD class (-1: the second largest)",
-    "train_size": "> 0: subsample the normal training images",
-    "oe_count": "> 0: subsample the OE pool (1: one-sample OE)",
-    "lr_schedule": "step (cosine per iteration), epoch (cosine per epoch) or multistep",
-    "lr_milestones": "epochs at which the multistep schedule multiplies the lr by 0.1",
-    "warmup_epochs": "alpha = 0 before this epoch",
-    "stored_size": "resolution of the stored images when larger than --image-size",
-    "s_mu_clean_view": "s_mu also averages the clean view (the public code's 33 views)",
-    "oe_resample": "a new OE subset and batch order every epoch (--no-oe-resample: see --fixed-oe)",
-    "aug_stats_every": "> 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)",
-    "device": "auto, cpu, cuda, cuda:1, mps",
-    "precision": "auto (bf16 autocast on CUDA, float32 elsewhere), bf16 or fp32",
-    "compile": "torch.compile the network for the training steps (README, Speed)",
-    "cuda_graphs": "the whole training step recorded as one CUDA graph and replayed (CUDA, LARS; README, Speed)",
-    "score_batch_views": "views per forward pass when scoring",
-}
 
 
 # The methods `sweep` runs unless --methods is given: the paper's two and the SimCLR they extend (docs/methods.md).
@@ -61,7 +37,7 @@ OE_HELP = ("OE source (default: the data set's" + "".join(f"; {oe} for {dataset}
 def _add_overrides(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("overrides of the preset (default: the preset's)")
     for name in OVERRIDES:
-        kind, flag, text = SETTING_TYPES[name], "--" + name.replace("_", "-"), OVERRIDE_HELP.get(name)
+        kind, flag, text = SETTING_TYPES[name], "--" + name.replace("_", "-"), SETTING_HELP[name]
         if kind is bool:
             g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif get_origin(kind) is tuple:
@@ -82,9 +58,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}, or folder:ROOT")
     p.add_argument("--benchmark", default="one_vs_rest",
                    help=f"one of {', '.join(BENCHMARKS)}, optionally with settings: NAME~key=value~... (e.g. one_vs_rest~oe=svhn)")
-    p.add_argument("--cls", type=int, default=0, help="class index of the benchmark")
+    p.add_argument("--cls", type=int, default=0, help=SETTING_HELP["cls"])
     p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help=SETTING_HELP["seed"])
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="run folder (config.json, log.csv, checkpoint.pt, metrics.json)")
@@ -147,90 +123,6 @@ def cmd_run(args) -> int:
     if metrics is not None:
         retry.clear(args.out)
         print(json.dumps({"auroc": metrics["auroc"], "status": metrics["status"]}, indent=2))
-    return 0
-
-
-def cmd_fit(args) -> int:
-    from .train import train
-
-    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed, **_overrides(args))
-    normal = load_image_folder(args.normal, cfg.image_size).images
-    oe = load_image_folder(args.oe, cfg.image_size).images
-    empty = torch.zeros((0, *normal.shape[1:]), dtype=torch.uint8)
-    split = Split(normal, empty, torch.zeros(0, dtype=torch.bool), torch.zeros(0, dtype=torch.int64), oe,
-                  f"{len(normal)} normal images from {args.normal}, {len(oe)} OE images from {args.oe}")
-    work = Path(args.out).with_name(Path(args.out).name + ".run")  # checkpoint and log: the fit resumes if re-run
-    result = train(cfg, split, work, stop_after_epoch=args.stop_after_epoch)
-    if not result.finished:
-        print(f"stopped after epoch {result.epochs_done}; run the same command again to resume", file=sys.stderr)
-        return 0
-    if result.collapsed:
-        print(f"warning: training collapsed (see {work}/log.csv); try a smaller --alpha", file=sys.stderr)
-    save_torch(args.out, {"config": cfg.to_dict(), "model": result.model.state_dict(), "collapsed": result.collapsed})
-    print(f"wrote {args.out} ({len(normal)} normal, {len(oe)} OE images, {cfg.epochs} epochs)")
-    return 0
-
-
-def _image_paths(items: list[str]) -> list[Path]:
-    paths = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            paths += list_images(p)
-        elif p.is_file():
-            paths.append(p)
-        else:
-            raise FileNotFoundError(f"{item} is neither an image file nor a folder")
-    if not paths:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(items)}")
-    return paths
-
-
-def cmd_predict(args) -> int:
-    from .augment import SimCLRAugment
-    from .device import place_network, resolve_device, use_cudnn_benchmark
-    from .methods import get_method
-    from .scores import feature_stats
-    from .train import build_network
-
-    state = torch.load(args.model, map_location="cpu", weights_only=False)
-    cfg = RunConfig.from_dict(state["config"])
-    device = resolve_device(args.device or "auto")
-    use_cudnn_benchmark(device)
-    model = place_network(build_network(cfg), device)  # as the run trained it (channels-last on CUDA)
-    model.load_state_dict(state["model"])
-    method = get_method(cfg.method)
-    method.configure(cfg)
-    paths = _image_paths(args.images)
-    arrays, size = [], cfg.stored_size or cfg.image_size
-    for p in paths:
-        try:
-            arrays.append(read_image(p, size))
-        except OSError as err:
-            raise ValueError(f"cannot read {p} as an image ({err}); remove it or convert it") from None
-    images = as_tensor(stack_images(arrays, size))  # stored as the run's data was (data/core.py)
-    if method.primary_score:  # a baseline has one score of its own
-        if method.name == "csi":
-            raise ValueError("the CSI score is computed against the training images: score the run with "
-                             "`python -m oecl_core score --run RUN_FOLDER` instead")
-        args.score = method.primary_score
-        stats = method.score(model, images, cfg)
-    else:
-        n_aug = cfg.n_aug if args.n_aug is None else args.n_aug
-        stats = feature_stats(model, images, SimCLRAugment(cfg.crop_scale_min, output_size=cfg.image_size), n_aug,
-                              seed=cfg.seed, image_size=cfg.image_size)
-    if args.score not in stats:
-        raise ValueError(f"score {args.score} needs --n-aug > 0")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "score"])
-    writer.writerows((str(p), f"{s:.8g}") for p, s in zip(paths, stats[args.score]))
-    text = buf.getvalue()
-    if args.out:
-        write_text(args.out, text)
-        print(f"wrote {len(paths)} scores ({args.score}, higher = more normal) to {args.out}")
-    else:
-        sys.stdout.write(text)
     return 0
 
 
@@ -320,6 +212,8 @@ def cmd_list(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_predict import add_parsers as add_folder_parsers
+
     parser = argparse.ArgumentParser(prog="python -m oecl_core", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, text in (("train", cmd_train, "train (or resume) one run"),
@@ -339,23 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-aug", type=int, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(fn=cmd_score)
-    p = sub.add_parser("fit", help="train OECL on your own normal and OE image folders")
-    p.add_argument("--normal", required=True, help="folder of normal training images")
-    p.add_argument("--oe", required=True, help="folder of outlier-exposure images")
-    p.add_argument("--out", required=True, help="model file to write, e.g. model.pt")
-    p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--stop-after-epoch", type=int, default=None)
-    _add_overrides(p)
-    p.set_defaults(fn=cmd_fit)
-    p = sub.add_parser("predict", help="score images with a fitted model; writes a CSV (path, score)")
-    p.add_argument("--model", required=True)
-    p.add_argument("images", nargs="+", help="image files and/or folders")
-    p.add_argument("--out", default=None, help="CSV to write (default: standard output)")
-    p.add_argument("--score", default="s_mu", choices=["s_l2", "s_l2_ens", "s_mu"])
-    p.add_argument("--n-aug", type=int, default=None)
-    p.add_argument("--device", default=None)
-    p.set_defaults(fn=cmd_predict)
+    add_folder_parsers(sub)
     p = sub.add_parser("sweep", help=f"run one benchmark for --methods (default: {', '.join(SWEEP_METHODS)}; not every "
                                      "method) on every class (or --classes) and --seeds, then print the mean AUROCs")
     p.add_argument("--dataset", default="digits")

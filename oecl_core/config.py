@@ -16,54 +16,66 @@ from .methods import get_method
 from .optim import scaled_warmup
 
 
+def _setting(default, help: str):
+    """A RunConfig field with its meaning: the one text the CLI's --help, docs/settings.md and the tests read."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "digits"
-    benchmark: str = "one_vs_rest"
-    cls: int = 0
-    method: str = "oecl"
-    seed: int = 0
-    preset: str = "paper"
-    label: str = ""  # the benchmark spec the pipeline names this run by (e.g. one_vs_rest~oe=svhn), if a variant
-    oe: str = ""  # OE source; "" = the data set's default; "benchmark" = the OE the benchmark builds
-    anomaly: str = ""  # the anomaly data set of the unlabeled benchmark
-    shots: int = -1  # few-shot benchmark: OE images of the obtainable OOD class (-1: all)
-    obtainable: int = -1  # few-shot benchmark: the obtainable OOD class (-1: the second largest)
-    train_size: int = 0  # > 0: subsample the normal training images (size sweeps)
-    oe_count: int = 0  # > 0: subsample the OE pool (e.g. 1 for one-sample OE)
-    epochs: int = 500
-    batch_size: int = 256  # ID images per step
-    oe_batch_size: int = 256  # OE images per step
-    optimizer: str = "lars"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-6
-    lr_schedule: str = "step"  # cosine stepped per iteration ("step") or per epoch ("epoch", the public code),
-    # or "multistep": x0.1 at each of lr_milestones (epochs), the eoe baselines' MultiStepLR
-    lr_milestones: tuple[int, ...] = ()
-    lr_warmup_epochs: int = 0  # > 0 with lr_warmup_multiplier > 1: CSI's linear lr warm-up, then the cosine
-    lr_warmup_multiplier: float = 1.0  # the lr rises from lr to lr * this over lr_warmup_epochs (CSI: 10)
-    alpha: float = 1.0
-    warmup_epochs: int = 50  # alpha = 0 before this epoch
-    temperature: float = 0.5
-    uniformity_weight: float = 0.5  # align_uniform methods: w in 2 * ((1 - w) * L_align + w * L_uniform)
-    crop_scale_min: float = 0.08
-    image_size: int = 32  # training / test resolution
-    stored_size: int = 0  # resolution of the stored images when larger (random crops / centre crop to image_size)
-    stem: str = "cifar"
-    width: float = 1.0
-    n_aug: int = 32  # augmented views per test image for s_mu / s_l2_ens
-    s_mu_clean_view: bool = False  # True: s_mu averages the clean view with the n_aug views (the public code's 33)
-    oe_resample: bool = True  # False: one fixed OE subset and one fixed batch order, as the public code
-    checkpoint_every: int = 10
-    log_samples: int = 256  # images per group (ID, OE, held-out OOD) whose mean norm is logged each epoch
-    aug_stats_every: int = 0  # > 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)
-    device: str = "auto"
+    dataset: str = _setting("digits", "data set: a registered name (`python -m oecl_core list`) or folder:ROOT")
+    benchmark: str = _setting("one_vs_rest", "benchmark: a registered name (oecl_core/data/registry.py)")
+    cls: int = _setting(0, "class index of the benchmark")
+    method: str = _setting("oecl", "method: a registered name (oecl_core/methods, docs/methods.md)")
+    seed: int = _setting(0, "seed of the run (data order, augmentations, initialisation)")
+    preset: str = _setting("paper", "the named preset the settings start from (config.PRESETS)")
+    label: str = _setting("", "the benchmark spec the pipeline names this run by (e.g. one_vs_rest~oe=svhn), if a "
+                              "variant")
+    oe: str = _setting("", 'OE source; "" = the data set\'s default; "benchmark" = the OE the benchmark builds')
+    anomaly: str = _setting("", "anomaly data set of the unlabeled benchmark (e.g. cifar100)")
+    shots: int = _setting(-1, "few-shot benchmark: OE images of the obtainable OOD class (-1: all)")
+    obtainable: int = _setting(-1, "few-shot benchmark: the obtainable OOD class (-1: the second largest)")
+    train_size: int = _setting(0, "> 0: subsample the normal training images (size sweeps)")
+    oe_count: int = _setting(0, "> 0: subsample the OE pool (1: one-sample OE)")
+    epochs: int = _setting(500, "training epochs")
+    batch_size: int = _setting(256, "ID images per step")
+    oe_batch_size: int = _setting(256, "OE images per step")
+    optimizer: str = _setting("lars", "optimiser: lars, lars_csi, sgd, sgd_nesterov or adam (oecl_core/optim.py)")
+    lr: float = _setting(0.1, "learning rate (before any lr warm-up multiplies it)")
+    momentum: float = _setting(0.9, "momentum of the optimiser")
+    weight_decay: float = _setting(1e-6, "weight decay")
+    lr_schedule: str = _setting("step", 'cosine stepped per iteration ("step") or per epoch ("epoch", the public '
+                                        'code), or "multistep": x0.1 at each of lr_milestones, the eoe baselines\' '
+                                        "MultiStepLR")
+    lr_milestones: tuple[int, ...] = _setting((), "epochs at which the multistep schedule multiplies the lr by 0.1")
+    lr_warmup_epochs: int = _setting(0, "> 0 with lr_warmup_multiplier > 1: CSI's linear lr warm-up, then the cosine")
+    lr_warmup_multiplier: float = _setting(1.0, "the lr rises from lr to lr * this over lr_warmup_epochs (CSI: 10)")
+    alpha: float = _setting(1.0, "weight of the OE term of the loss (eq. 7)")
+    warmup_epochs: int = _setting(50, "alpha = 0 before this epoch")
+    temperature: float = _setting(0.5, "temperature of the contrastive loss")
+    uniformity_weight: float = _setting(0.5, "align_uniform methods: w in 2 * ((1 - w) * L_align + w * L_uniform)")
+    crop_scale_min: float = _setting(0.08, "lower bound of the random resized crop's scale")
+    image_size: int = _setting(32, "training / test resolution")
+    stored_size: int = _setting(0, "resolution of the stored images when larger than image_size (random crops / "
+                                   "centre crop to image_size)")
+    stem: str = _setting("cifar", "ResNet stem: cifar (3x3 conv, no max-pool) or imagenet (7x7 conv, max-pool)")
+    width: float = _setting(1.0, "width multiplier of the ResNet-18")
+    n_aug: int = _setting(32, "augmented views per test image for s_mu / s_l2_ens")
+    s_mu_clean_view: bool = _setting(False, "s_mu also averages the clean view with the n_aug views (the public "
+                                            "code's 33)")
+    oe_resample: bool = _setting(True, "a new OE subset and batch order every epoch; false: one fixed OE subset and "
+                                       "batch order, as the public code (--fixed-oe)")
+    checkpoint_every: int = _setting(10, "epochs between checkpoints")
+    log_samples: int = _setting(256, "images per group (ID, OE, held-out OOD) whose mean norm is logged each epoch")
+    aug_stats_every: int = _setting(0, "> 0: log mu, sigma, sigma_v of ID / OOD probes every N epochs (Fig. 2)")
+    device: str = _setting("auto", "auto, cpu, cuda, cuda:1, mps")
     # Speed switches of the training step (README, "Speed"); the defaults are the plain eager step.
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 elsewhere; "bf16" or "fp32" on any device
-    compile: bool = False  # torch.compile the network for the training steps (probes and scoring stay eager)
-    cuda_graphs: bool = False  # the whole training step as one CUDA graph (step_graph.py); CUDA and LARS only
-    score_batch_views: int = 2048  # views per scoring forward (more: larger batches on a big GPU)
+    precision: str = _setting("auto", "auto (bf16 autocast on CUDA, float32 elsewhere), bf16 or fp32")
+    compile: bool = _setting(False, "torch.compile the network for the training steps (probes and scoring stay eager; "
+                                    "README, Speed)")
+    cuda_graphs: bool = _setting(False, "the whole training step recorded as one CUDA graph and replayed "
+                                        "(step_graph.py; CUDA and LARS only; README, Speed)")
+    score_batch_views: int = _setting(2048, "views per scoring forward pass (more: larger batches on a big GPU)")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -85,6 +97,26 @@ class RunConfig:
 # Each setting's type (int, float, bool, str, tuple[int, ...]), for the benchmark specs' key=value settings and the
 # command-line overrides, which are both generated from RunConfig's fields.
 SETTING_TYPES: dict[str, type] = get_type_hints(RunConfig)
+# Each setting's meaning, from its field (the one place it is written).
+SETTING_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(RunConfig)}
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every setting with its type, RunConfig's default and its help (tests check the file is current;
+    rewrite it with `python -c "from oecl_core.config import settings_markdown as m; print(m(), end='')" >
+    docs/settings.md`)."""
+    lines = ["# Run settings", "", "<!-- Generated from the fields of RunConfig (oecl_core/config.py) by "
+             "config.settings_markdown(); edit the help there, not here. -->", "",
+             "Every setting of a run, as `config.json` records it. A preset sets most of them, then the data set, the "
+             "benchmark and the method (docs/fidelity.md gives the order). On the command line each is "
+             "`--name-with-dashes` (`python -m oecl_core run --help`; `label` is the `--benchmark` spec's), and each "
+             "after `label` can be set in a benchmark spec, `NAME~name=value`.", "",
+             "| setting | type | RunConfig default | meaning |", "|---|---|---|---|"]
+    for f in fields(RunConfig):
+        kind = SETTING_TYPES[f.name]
+        text = SETTING_HELP[f.name].replace("|", "\\|").replace("*", "\\*")
+        lines.append(f"| `{f.name}` | {kind.__name__ if isinstance(kind, type) else kind} | `{f.default!r}` | {text} |")
+    return "\n".join(lines) + "\n"
 # The fields that name a run rather than set it: the pipeline's run folder and the CLI's own arguments give them.
 IDENTITY_FIELDS = ("dataset", "benchmark", "cls", "method", "seed", "preset", "label")
 

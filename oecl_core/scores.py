@@ -17,7 +17,10 @@ from .augment import Canvas, to_float
 from .device import autocast
 from .resources import max_forward_views
 
+# Every score a run records (metrics.json's auroc): the one list of their names.
 SCORE_NAMES = ("s_l2", "s_l2_ens", "s_mu", "sim_s_mu")
+# The scores of an image on its own (feature_stats); sim_s_mu also needs the training images (score_images).
+IMAGE_SCORES = SCORE_NAMES[:3]
 
 
 def s_l2(features: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,6 @@
 # Helpers shared by the rules: configuration checks, and which runs each table and figure needs.
+import re
+
 from oecl_core.config import PRESETS
 from oecl_core import gpu_slots
 from oecl_core.distributed import gpus_for, launcher
@@ -24,6 +26,12 @@ FIGURES = config["figures"]
 # Expanded and checked here, before any job runs: a bad data set, method, class or seed list stops Snakemake.
 TABLE_RUNS = {name: table_runs(name, table, PRESET) for name, table in TABLES.items()}
 FIGURE_RUNS = {name: figure_runs(name, figure, PRESET) for name, figure in FIGURES.items()}
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (config.yaml's tables or figures): the names are defined
+    there alone, and adding Table X to config.yaml needs no pattern here. None given: a pattern that matches nothing."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def metrics_files(runs):

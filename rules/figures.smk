@@ -1,4 +1,4 @@
-# Figures 1-8 from the per-epoch logs and AUROCs of their runs (PDF and PNG).
+# The paper's figures (config.yaml's `figures`) from the per-epoch logs and AUROCs of their runs (PDF and PNG).
 
 
 rule figure:
@@ -14,7 +14,7 @@ rule figure:
         figure=lambda wc: FIGURES[wc.name],
         groups=lambda wc: {k: [r.folder(PRESET) for r in rs] for k, rs in FIGURE_RUNS[wc.name].items()},
     wildcard_constraints:
-        name="fig[1-8]",
+        name=one_of(FIGURES),
     localrule: True
     conda:
         "../environment.yml"

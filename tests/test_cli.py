@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from oecl_core.cli import main
+from oecl_core.config import PRESETS
+from oecl_core.scores import SCORE_NAMES
 from oecl_core.train import LOG_FIELDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 # A tiny budget on top of the smoke preset.
 TINY = ["--preset", "smoke", "--epochs", "2", "--width", "0.0625", "--n-aug", "2", "--batch-size", "16",
         "--oe-batch-size", "16", "--image-size", "16", "--log-samples", "32", "--device", "cpu"]
-SCORE_NAMES = {"s_l2", "s_l2_ens", "s_mu", "sim_s_mu"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -56,7 +57,7 @@ BAD_INPUTS = [
     # (extra args replacing the defaults, words the error must contain)
     (["--method", "bogus"], ["unknown method", "'bogus'", "oecl", "self_oecl", "simclr"]),
     (["--dataset", "bogus"], ["unknown data set", "'bogus'", "digits", "folder:ROOT"]),
-    (["--preset", "bogus"], ["unknown preset", "'bogus'", "paper", "official", "smoke"]),
+    (["--preset", "bogus"], ["unknown preset", "'bogus'", *PRESETS]),
     (["--oe", "bogus"], ["unknown OE source", "'bogus'", "none", "sample_photos", "folder:DIR"]),
     (["--cls", "10"], ["class index 10", "out of range", "0=0", "1=1", "9=9"]),
     (["--cls", "-1"], ["class index -1", "out of range", "0=0", "9=9"]),
@@ -167,7 +168,7 @@ def test_run_writes_config_log_checkpoint_and_metrics_and_rerun_does_not_retrain
 
     # metrics.json
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["auroc"]) == SCORE_NAMES
+    assert set(metrics["auroc"]) == set(SCORE_NAMES)
     for name, value in metrics["auroc"].items():
         assert 0.0 <= value <= 1.0, (name, value)
     assert metrics["status"] in ("ok", "collapsed")
@@ -239,7 +240,7 @@ def test_train_stop_resume_score_and_settings_mismatch(tmp_path, capsys):
     assert main(["score", "--run", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["auroc"]) == SCORE_NAMES
+    assert set(metrics["auroc"]) == set(SCORE_NAMES)
     assert all(0.0 <= v <= 1.0 for v in metrics["auroc"].values())
     assert printed["auroc"] == pytest.approx(metrics["auroc"]) and printed["status"] == metrics["status"]
 

@@ -152,3 +152,47 @@ def test_default_preset_trains_with_csis_lars_and_moves_the_weights(tmp_path):
         result = train(cfg, split_for(cfg), tmp_path / name, progress=False)
         changes[name] = conv_weight_change(result.model, cfg)
     assert changes["csi"] > 3 * changes["flat"], changes
+
+
+# docs/fidelity.md's resolution order, step by step: words of the step's line in the doc's numbered list, and a probe
+# of the code in which that step overrides an earlier one (the preset, step 1, overrides nothing).
+def _probe_data_set(monkeypatch):
+    from oecl_core import config
+
+    monkeypatch.setitem(config.PRESETS["smoke"], "image_size", 99)  # a preset that also named a data-set value
+    return resolve_config("smoke", "digits", "oecl").image_size == 16  # the digits' own
+
+
+RESOLUTION_STEPS = [
+    ("the preset itself", lambda mp: resolve_config("official", "cifar10", "oecl").optimizer == "sgd"),
+    ("the data set's values", _probe_data_set),
+    # official leave-one-out: 500 epochs over the preset's 1000
+    ("`BENCHMARK_OVERRIDES`",
+     lambda mp: resolve_config("official", "cifar10", "oecl", benchmark="leave_one_out").epochs == 500),
+    # official self-OECL: 1000 epochs over the leave-one-out benchmark's 500, alpha 1 over DIOR's 0.1
+    ("`METHOD_OVERRIDES`", lambda mp: resolve_config("official", "dior", "self_oecl", benchmark="leave_one_out").epochs
+     == 1000 and resolve_config("official", "dior", "self_oecl").alpha == 1.0),
+    ("alpha 0 for a method that uses no external OE",
+     lambda mp: resolve_config("paper", "cifar10", "simclr").alpha == 0),  # over CIFAR-10's 1
+    # HSC: Adam over the preset's LARS, alpha 1 over DIOR's 0.1
+    ("a baseline's own setup", lambda mp: resolve_config("paper", "dior", "hsc").optimizer == "adam"
+     and resolve_config("paper", "dior", "hsc").alpha == 1.0),
+    ("explicit settings", lambda mp: resolve_config("paper", "dior", "hsc", alpha=0.3).alpha == 0.3
+     and resolve_config("official", "cifar10", "self_oecl", benchmark="leave_one_out", epochs=7).epochs == 7),
+]
+
+
+def test_the_docs_resolution_order_is_resolve_configs(monkeypatch):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs/fidelity.md").read_text(encoding="utf-8")
+    listed = text.split("A run's settings are resolved in this order", 1)[1].split("\n\n", 2)[1]
+    lines = [line for line in listed.splitlines() if line[:1].isdigit()]
+    assert len(lines) == len(RESOLUTION_STEPS), lines
+    for number, (line, (words, probe)) in enumerate(zip(lines, RESOLUTION_STEPS), start=1):
+        assert line.startswith(f"{number}. ") and words in line, (line, words)
+        assert probe(monkeypatch), f"step {number} ({words}) does not override the steps before it in resolve_config"
+    # after the steps: the warm-ups scaled to the run's final length (50 of 500 epochs, 10 of 100), unless given
+    assert resolve_config("paper", "cifar10", "oecl", epochs=100).warmup_epochs == 10
+    assert resolve_config("paper", "cifar10", "oecl", epochs=100, warmup_epochs=3).warmup_epochs == 3
+    assert resolve_config("paper", "cifar10", "hsc", epochs=100).warmup_epochs == 0  # the baseline's own

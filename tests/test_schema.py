@@ -49,3 +49,45 @@ def test_free_form_objects_stay_open():
     cfg = config()
     cfg["figures"]["fig2"]["settings"]["any_setting"] = 1
     assert unknown_keys(cfg, SCHEMA) == []
+
+
+def test_every_top_level_key_is_described():
+    for key, node in SCHEMA["properties"].items():
+        assert node.get("description", "").strip(), f"schemas/config.schema.yaml: {key} has no description"
+
+
+def test_the_schemas_preset_lists_are_config_presets():
+    """The schema writes the presets once (&presets); its per-preset blocks and resources name the same ones."""
+    from oecl_core.config import PRESETS
+
+    presets = list(PRESETS)
+    assert SCHEMA["properties"]["preset"]["enum"] == presets
+    assert SCHEMA["properties"]["train_resources"]["required"] == presets
+    assert SCHEMA["$defs"]["column"]["properties"]["run_in"]["items"]["enum"] == presets
+    for kind in ("table", "figure"):
+        assert list(SCHEMA["$defs"][kind]["properties"]) == presets, kind
+    assert SCHEMA_PATH.read_text().count("[paper, official, smoke]") == 1  # the anchor, referred to elsewhere
+
+
+def test_the_schemas_scores_are_scores_score_names():
+    from oecl_core.scores import SCORE_NAMES
+
+    assert sorted(SCHEMA["$defs"]["score"]["enum"]) == sorted(SCORE_NAMES)
+
+
+def test_table_and_figure_names_agree_with_the_paper_reference_and_the_rules():
+    """tableN / figN: config.yaml defines the names (the rules' wildcards take them from there), the schema checks
+    their form, and the tables are the paper's, whose numbers oecl_core/reference holds (Table N -> numeral)."""
+    import re
+
+    from oecl_core.reference import load_paper_tables, roman
+
+    cfg = config()
+    for kind in ("tables", "figures"):
+        pattern = SCHEMA["properties"][kind]["propertyNames"]["pattern"]
+        assert cfg[kind] and all(re.search(pattern, name) for name in cfg[kind]), kind
+        assert not re.search(pattern, kind[:-1] + "0") and not re.search(pattern, "x" + next(iter(cfg[kind])))
+    assert {roman(name) for name in cfg["tables"]} == set(load_paper_tables()["table"])
+    for smk in ("tables", "figures"):  # no closed list of names in the rules: the constraint is built from config.yaml
+        text = (REPO / f"rules/{smk}.smk").read_text()
+        assert f"name=one_of({smk.upper()})," in text and not re.search(r"(table|fig)\[", text), smk

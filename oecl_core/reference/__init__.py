@@ -57,7 +57,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pandas is imported where the tables are read: a training job names the runs but never reads them
     import pandas as pd
 
-__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES", "NOT_REPORTED"]
+__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES", "NOT_REPORTED",
+           "numeral", "roman"]
 
 CSV_PATH = Path(__file__).parent / "paper_tables.csv"
 KEY_COLUMNS = ("table", "dataset", "benchmark", "method", "setting")
@@ -68,7 +69,20 @@ NOT_REPORTED = "not_reported"  # the source of a "×" cell
 # "From scratch" check row; "all": every cell of the row). Tables whose captions state no emphasis have none.
 EMPHASIS_RULES = {"I": {"bold": "from_scratch", "underline": "all"}, "II": {"bold": "from_scratch", "underline": "all"},
                   "IV": {"bold": "all"}}
-_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII", 9: "IX"}
+# The paper numbers its tables in Roman numerals; computed for any number, so that a new tableN needs no entry here.
+_NUMERALS = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"),
+             (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+
+
+def numeral(number: int) -> str | None:
+    """A table number as the paper prints it: 3 -> "III", 10 -> "X"; None below 1."""
+    if number < 1:
+        return None
+    letters = ""
+    for value, symbol in _NUMERALS:
+        count, number = divmod(number, value)
+        letters += symbol * count
+    return letters
 
 
 def _decimals(text: pd.Series) -> pd.Series:
@@ -99,12 +113,12 @@ def load_paper_tables() -> pd.DataFrame:
 def roman(table_name: str) -> str:
     """A pipeline table name to the paper's numeral: "table3" -> "III" (other names are returned as they are)."""
     digits = table_name.removeprefix("table")
-    return _ROMAN.get(int(digits), table_name) if digits.isdigit() else table_name
+    return (numeral(int(digits)) or table_name) if digits.isdigit() else table_name
 
 
 def _table_id(table) -> str:
     if isinstance(table, int):
-        return _ROMAN.get(table, str(table))
+        return numeral(table) or str(table)
     return str(table).strip().upper()
 
 
