@@ -305,3 +305,36 @@ def test_merge_appends_a_window_ledger_once_and_keeps_the_committed_rule(tmp_pat
     verify_mod.write_ledger(src, [{**row, "cls": "2", "overrides": "epochs=2"}])
     with pytest.raises(ValueError, match="paper's full settings"):
         verify_mod.merge_ledger(src, dst)
+
+
+def test_a_trained_run_without_metrics_is_only_scored_whatever_the_budget(tree, tmp_path, fake, monkeypatch):
+    """A run trained to its last epoch but not scored (e.g. scoring failed) is scored through run_experiment even
+    with less budget left than a first timing needs; the call trains nothing, so no chunk is recorded."""
+    from oecl_core.train import _log_text
+
+    settings = {"epochs": 4}
+    run_dir = verify_mod.run_folder(tmp_path / "runs", "cifar10-jpeg", verify_mod.resolve_config(
+        "paper", "cifar10", "simclr", cls=0, seed=0, **settings), settings)
+    run_dir.mkdir(parents=True)
+    (run_dir / "log.csv").write_text(_log_text([{"epoch": e, "loss": 1.0, "lr": 0.1, "alpha": 0.0, "seconds": 0.5,
+                                                 "images_per_s": 100.0, "collapsed": 0, "steps": 19}
+                                                for e in range(1, 5)]))
+    monkeypatch.setattr(verify_mod, "_checkpoint_epoch", lambda run_dir, cfg: cfg.epochs)
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 0.05, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       settings, clock=fake.clock)
+    assert outcome.state == "added" and fake.calls == [(0, 4, 4)]
+    assert not (run_dir / verify_mod.SIDECAR).exists() and (run_dir / "metrics.json").exists()
+
+
+def test_a_run_folder_of_the_old_layout_is_moved_and_resumed(tree, tmp_path, fake):
+    """runs/<source>/<dataset>-<method>-cls<c>-seed<s>-<hash> (before RUN_FOLDER) moves to the new folder, so its
+    training so far (here: its sidecar's seconds) carries on."""
+    settings = {"epochs": 4}
+    old = tmp_path / "runs" / "cifar10-jpeg" / "cifar10-simclr-cls0-seed0-cc4ab76f"
+    old.mkdir(parents=True)
+    (old / verify_mod.SIDECAR).write_text('{"train_seconds": 100.0, "git_commits": ["old"], "chunks": []}')
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 5, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       settings, clock=fake.clock)
+    assert outcome.state == "added" and not old.exists()
+    assert float(outcome.row["train_seconds"]) > 100 and outcome.row["git_commit"].startswith("old+")
+    assert outcome.row["run_folder"].endswith("one_vs_rest~epochs=4/cifar10/simclr/0/seed0")
