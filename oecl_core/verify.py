@@ -5,10 +5,12 @@
     python -m oecl_core verify --merge DIR/ledger.csv     # a device window's rows, appended to the ledger
 
 Every run is the `paper` preset exactly as `oecl_core.config.resolve_config` resolves it (no setting
-changed): it is trained in resumable chunks (`oecl_core.train.train`), scored (`oecl_core.runner.score_run`)
-and, once finished, recorded as one row of `results/verified/ledger.csv`: its AUROC (%) for every score
-in metrics.json, the paper's cell beside it, the device, the timings and the git commit. A row is never
-written twice for the same run and commit.
+changed): it is trained in resumable chunks and scored by the pipeline's `oecl_core.runner.run_experiment`
+(run lock, atomic metrics.json), in RUNS/<data source>/ + `oecl_core.experiments.RUN_FOLDER` (settings changed
+from the preset in its benchmark spec; a folder of the former layout is moved there), and, once finished,
+recorded as one row of `results/verified/ledger.csv` (oecl_core/ledger.py): its AUROC (%) for every score in
+metrics.json, the paper's cell beside it, the device, the timings and the git commit. A row is never written
+twice for the same run and commit.
 
 Budget. The command holds a wall-clock budget (--budget-minutes), counted from its start (data loading
 included). A run with no timing yet (per data set and method) first trains two epochs: a warm-up epoch and a
