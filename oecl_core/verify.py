@@ -38,6 +38,7 @@ be set for any ledger; the row lists them in `speed_settings`, and they are no p
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
