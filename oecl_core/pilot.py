@@ -7,7 +7,9 @@ weights and the loss curve:
 
     python -m oecl_core.pilot --data /path/to/cifar10-jpeg --out pilot/ [--epochs 200 --width 0.125 ...]
 
-Runs are resumable (a finished run is skipped, an interrupted one resumes from its checkpoint).
+Runs are resumable (a finished run is skipped, an interrupted one resumes from its checkpoint). Each arm's runs lie
+below OUT/<arm>/ in the pipeline's layout (experiments.RUN_FOLDER: pilot/<data folder>/<method>/<normal class>/seed<s>),
+trained and scored by runner.run_experiment (the run lock, metrics.json written atomically).
 """
 from __future__ import annotations
 
@@ -24,9 +26,9 @@ import torch
 from .config import resolve_config
 from .data import Split
 from .data.core import list_images, read_image
-from .optim import scaled_warmup
-from .runner import score_run
-from .train import conv_weight_change, is_collapsed, read_log, train
+from .experiments import RUN_FOLDER
+from .runner import run_experiment
+from .train import is_collapsed, read_log
 
 # The arms: what each optimiser is, and where its values come from. Every setting that differs between them is
 # explicit, so the arms stay the same whatever the `paper` preset they start from says.
@@ -65,29 +67,30 @@ def build_pilot_split(root: Path, normal: str, oe_class: str, n_train: int, n_te
                  f"CIFAR-10 pilot: {normal} ({n_train} images) vs {', '.join(others)}; OE {oe_class}")
 
 
+def run_folder(args, arm: str, method: str, seed) -> Path:
+    """OUT/<arm>/ is the arm's runs root; below it the pipeline's layout, the pilot's own split as its benchmark."""
+    return Path(args.out) / arm / RUN_FOLDER.format(benchmark="pilot", dataset=Path(args.data).resolve().name,
+                                                    method=method, cls=args.normal, seed=seed)
+
+
 def run_arm(split, root, arm, method, seed, args) -> dict:
-    out = Path(args.out) / arm / method / f"seed{seed}"
+    out = run_folder(args, arm, method, seed)
     done = out / "metrics.json"
     if done.exists():
         return json.loads(done.read_text())
-    settings = dict(ARMS[arm])
-    if settings.get("lr_warmup_multiplier", 1.0) > 1.0:
-        settings["lr_warmup_epochs"] = scaled_warmup(args.epochs, 10, 500)
+    # resolve_config scales CSI's lr warm-up (10 of 500 epochs) to the pilot's length, as the arm asks
     cfg = resolve_config("paper", f"folder:{root}", method, seed=seed, epochs=args.epochs, batch_size=args.batch,
                          oe_batch_size=args.batch, width=args.width, device=args.device, log_samples=128,
-                         oe="none" if method == "simclr" else f"folder:{root}/train/{args.oe_class}", **settings)
-    result = train(cfg, split, out, progress=args.progress)
-    metrics = score_run(cfg, out, split, result.model, result.train_seconds, progress=False)
-    metrics["conv_weight_change"] = conv_weight_change(result.model, cfg)
-    done.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    return metrics
+                         oe="none" if method == "simclr" else f"folder:{root}/train/{args.oe_class}", **ARMS[arm])
+    # metrics.json holds conv_weight_change: both methods train from scratch
+    return run_experiment(cfg, out, progress=args.progress, split=split)
 
 
 def summarise(args) -> list[dict]:
     rows = []
     for arm in args.arms:
         for method in args.methods:
-            runs = sorted((Path(args.out) / arm / method).glob("seed*/metrics.json"))
+            runs = sorted(run_folder(args, arm, method, 0).parent.glob("seed*/metrics.json"))  # every seed
             if not runs:
                 continue
             ms = [json.loads(p.read_text()) for p in runs]
@@ -129,7 +132,7 @@ def plot_losses(args, path: Path) -> None:
     fig, axes = plt.subplots(1, len(args.methods), figsize=(5 * len(args.methods), 3.6), squeeze=False)
     for ax, method in zip(axes[0], args.methods):
         for arm, colour in zip(args.arms, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
-            for i, log_path in enumerate(sorted((Path(args.out) / arm / method).glob("seed*/log.csv"))):
+            for i, log_path in enumerate(sorted(run_folder(args, arm, method, 0).parent.glob("seed*/log.csv"))):
                 log = read_log(log_path)
                 ax.plot([r["epoch"] for r in log], [r["loss"] for r in log], color=colour, alpha=0.7,
                         label=arm if i == 0 else None)

@@ -184,26 +184,32 @@ def scored_without_checkpoint(cfg: RunConfig, out_dir, write: bool = True) -> di
 
 
 def run_experiment(cfg: RunConfig, out_dir, progress: bool | None = None, stop_after_epoch: int | None = None,
-                   keep_checkpoint: bool = True) -> dict | None:
+                   keep_checkpoint: bool = True, split: Split | None = None, after_train=None) -> dict | None:
     """Train (resuming if a checkpoint exists) and score. Returns the metrics, or None if stopped early.
     keep_checkpoint False: once scored, the checkpoint is removed (remove_checkpoint), and a later call returns the
     run's metrics without training (scored_without_checkpoint).
+    split: the run's images where they are not the pipeline's (split_for(cfg)): verify's JPEG copy, the pilot's tree.
+    after_train(result): called as train() returns, before any scoring (verify times its chunks there); a number it
+    returns is the training time metrics.json records (verify's: every chunk of every call) instead of this call's.
     One process at a time per run folder: a second one waits for the first (io.run_lock), then resumes."""
     procs = distributed.from_environment()
     done = scored_without_checkpoint(cfg, out_dir, write=procs.is_main)
     if done is not None:
         return done if procs.is_main else None
-    split = split_for(cfg)
+    split = split_for(cfg) if split is None else split
     # Under torchrun rank 0 holds the lock for the job's processes (the others wait for it in the process group).
     with run_lock(out_dir, ", then resuming from its checkpoint") if procs.is_main else nullcontext():
         result = train(cfg, split, out_dir, stop_after_epoch=stop_after_epoch, progress=progress)
         if not procs.is_main:
             return None  # rank 0 scores and writes metrics.json
+        seconds = after_train(result) if after_train is not None else None
         if not result.finished:
-            print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume",
-                  file=sys.stderr)
+            if after_train is None:  # a caller with a hook trains on in chunks and says so itself
+                print(f"stopped after epoch {result.epochs_done} of {cfg.epochs}; run the same command again to resume",
+                      file=sys.stderr)
             return None
-        metrics = score_run(cfg, out_dir, split, result.model, result.train_seconds, progress)
+        metrics = score_run(cfg, out_dir, split, result.model, result.train_seconds if seconds is None else seconds,
+                            progress)
         if keep_checkpoint:
             (Path(out_dir) / CHECKPOINT_REMOVED).unlink(missing_ok=True)  # a stale record: the checkpoint is here
         else:

@@ -5,10 +5,12 @@
     python -m oecl_core verify --merge DIR/ledger.csv     # a device window's rows, appended to the ledger
 
 Every run is the `paper` preset exactly as `oecl_core.config.resolve_config` resolves it (no setting
-changed): it is trained in resumable chunks (`oecl_core.train.train`), scored (`oecl_core.runner.score_run`)
-and, once finished, recorded as one row of `results/verified/ledger.csv`: its AUROC (%) for every score
-in metrics.json, the paper's cell beside it, the device, the timings and the git commit. A row is never
-written twice for the same run and commit.
+changed): it is trained in resumable chunks and scored by the pipeline's `oecl_core.runner.run_experiment`
+(run lock, atomic metrics.json), in RUNS/<data source>/ + `oecl_core.experiments.RUN_FOLDER` (settings changed
+from the preset in its benchmark spec; a folder of the former layout is moved there), and, once finished,
+recorded as one row of `results/verified/ledger.csv` (oecl_core/ledger.py): its AUROC (%) for every score in
+metrics.json, the paper's cell beside it, the device, the timings and the git commit. A row is never written
+twice for the same run and commit.
 
 Budget. The command holds a wall-clock budget (--budget-minutes), counted from its start (data loading
 included). A run with no timing yet (per data set and method) first trains two epochs: a warm-up epoch and a
@@ -37,38 +39,27 @@ be set for any ledger; the row lists them in `speed_settings`, and they are no p
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
-import math
 import os
-import subprocess
 import time
 import traceback
-from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from .budget import FIRST_CALL_EPOCHS, PROBE_MIN_SECONDS, Budget, Timings, finite, plan_chunk, score_estimate
-from .config import RunConfig, resolve_config
+from .budget import FIRST_CALL_EPOCHS, PROBE_MIN_SECONDS, Budget, Timings, plan_chunk, score_estimate
+from .config import SETTING_TYPES, RunConfig, parse_setting, resolve_config
 from .data import get_dataset
-from .io import write_json, write_text
+from .experiments import RUN_FOLDER, benchmark_spec
+from .io import write_json
+from .ledger import (COLUMNS, COMMITTED_LEDGER, KEY, REPO, SCORES, append_row, device_name, git_commit,  # noqa: F401
+                     is_committed_ledger, key_row, ledger_markdown, ledger_row, merge_ledger, paper_cell, read_ledger,
+                     row_key, settings_text, shown, write_ledger)
 from .outdir import log_error, mirror_run
 from .train import RESUMABLE_CHANGES
 from .verify_data import JPEG_SOURCE, OFFICIAL_SOURCE, JpegCifar10, OfficialData, read_cifar10_jpeg, say  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
-COMMITTED_LEDGER = REPO / "results" / "verified" / "ledger.csv"
 PRESET = "paper"
-SCORES = ("s_mu", "s_l2_ens", "s_l2", "sim_s_mu")
-COLUMNS = ["dataset", "cls", "class_name", "method", "preset", "seed", "epochs", "data_source", "overrides",
-           "speed_settings", *(f"auroc_{s}" for s in SCORES), "status", "conv_weight_change", "paper_cell",
-           "paper_cell_kind", "device", "train_seconds", "score_seconds", "git_commit", "date", "run_folder"]
-# One row per (run, data, settings, commit).
-KEY = ("dataset", "cls", "method", "preset", "seed", "data_source", "overrides", "git_commit")
 # Settings that choose the data rather than the training: verify is the one-vs-rest benchmark of Table I.
 FIXED_SETTINGS = {"dataset", "benchmark", "cls", "method", "seed", "preset", "label", "anomaly", "shots",
                   "obtainable", "train_size", "oe_count"}
@@ -77,139 +68,6 @@ FIXED_SETTINGS = {"dataset", "benchmark", "cls", "method", "seed", "preset", "la
 # The CUDA-only speed switch (cuda_graphs) is among them; precision is not: bf16 against fp32 changes results.
 SPEED_SETTINGS = frozenset(RESUMABLE_CHANGES)
 SIDECAR = "verify.json"  # in each run folder: data source, training seconds over every chunk, commits
-
-
-# ---------------------------------------------------------------------------------------------------------
-# ledger
-# ---------------------------------------------------------------------------------------------------------
-
-def is_committed_ledger(path) -> bool:
-    return Path(path).resolve() == COMMITTED_LEDGER.resolve()
-
-
-def read_ledger(path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write_ledger(path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, restval="", extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, buf.getvalue())
-
-
-def _key(row: dict) -> tuple:
-    return tuple(str(row.get(k, "")) for k in KEY)
-
-
-def append_row(path, row: dict) -> bool:
-    """Adds the row unless the ledger holds one with the same KEY; True if added."""
-    rows = read_ledger(path)
-    if any(_key(r) == _key(row) for r in rows):
-        return False
-    write_ledger(path, rows + [row])
-    return True
-
-
-def merge_ledger(src, dst) -> tuple[int, int]:
-    """Appends src's rows (e.g. DIR/ledger.csv from a device window) to dst, none twice; (added, already there).
-    The committed ledger takes only rows at the paper's settings (no `overrides`)."""
-    rows = read_ledger(src)
-    if not rows:
-        raise ValueError(f"{src} holds no ledger rows")
-    changed = [r for r in rows if r.get("overrides")]
-    if changed and is_committed_ledger(dst):
-        raise ValueError(f"{src}: {len(changed)} row(s) ran with settings changed ({changed[0]['overrides']}); the "
-                         "committed ledger only takes runs at the paper's full settings")
-    added = sum(append_row(dst, r) for r in rows)
-    return added, len(rows) - added
-
-
-def ledger_markdown(path=COMMITTED_LEDGER) -> str:
-    """The ledger as a Markdown table: our AUROCs (%), the paper's cell beside s_mu and the difference."""
-    rows = read_ledger(path)
-    if not rows:
-        return (f"The ledger of runs verified at the paper's full settings ({Path(path).name}) is empty: "
-                "no run has been verified at paper scale yet.")
-    lines = ["| data set | class | method | seed | epochs | data | s_mu | paper | diff | s_l2_ens | s_l2 | sim_s_mu "
-             "| status | device | train min | commit | date |",
-             "|" + "---|" * 17]
-    means = False
-    for r in rows:
-        ours, paper = finite(r.get("auroc_s_mu")), finite(r.get("paper_cell"))
-        train_s = finite(r.get("train_seconds"))
-        commit = r.get("git_commit", "")
-        mark = ""
-        if paper is not None and "mean" in r.get("paper_cell_kind", ""):
-            mark, means = " \u2020", True
-        cells = [r["dataset"], f"{r['cls']} {r.get('class_name', '')}".strip(), r["method"], r["seed"], r["epochs"],
-                 r.get("data_source", "") + (f" ({r['overrides']})" if r.get("overrides") else ""),
-                 _fmt(ours), _fmt(paper) + mark,
-                 f"{ours - paper:+.1f}" if ours is not None and paper is not None else "",
-                 _fmt(finite(r.get("auroc_s_l2_ens"))), _fmt(finite(r.get("auroc_s_l2"))),
-                 _fmt(finite(r.get("auroc_sim_s_mu"))),
-                 r.get("status", ""), r.get("device", ""),
-                 _fmt(None if train_s is None else train_s / 60),
-                 "+".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "") for c in commit.split("+")),
-                 r.get("date", "")[:10]]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines.append("")
-    lines.append("AUROC in %; diff = our s_mu minus the paper's cell (the paper's Table I reports s_mu).")
-    if means:
-        lines.append("\u2020 the paper's mean over all classes: its per-class numbers are not transcribed "
-                     "(oecl_core/reference/paper_tables.csv), so a single class is compared with the mean.")
-    return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
-
-
-def paper_cell(dataset: str, method: str, class_name: str) -> tuple[float | None, str]:
-    """The paper's Table I cell for a one-vs-rest run: the class's own number if transcribed, else the mean."""
-    from .reference import load_paper_tables
-
-    df = load_paper_tables()
-    sel = df[(df["table"] == "I") & (df["dataset"] == dataset) & (df["benchmark"] == "one_vs_rest")
-             & (df["method"] == method)]
-    for setting, kind in ((class_name, "Table I, this class"), ("", "Table I mean over classes")):
-        hit = sel[sel["setting"] == setting]
-        if len(hit) == 1 and not math.isnan(hit.iloc[0]["value"]):
-            return float(hit.iloc[0]["value"]), kind
-    return None, ""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# provenance
-# ---------------------------------------------------------------------------------------------------------
-
-def git_commit(repo: Path = REPO) -> str:
-    """HEAD, with "-dirty" when tracked files outside results/ differ from it; $OECL_GIT_COMMIT where the
-    tree is no git checkout (e.g. a copy of it on another machine), else "unknown"."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
-                              timeout=60).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        changed = git("diff", "--name-only", "HEAD", "--", ".", ":(exclude)results")
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("OECL_GIT_COMMIT", "unknown")
-    return head + ("-dirty" if changed else "")
-
-
-def device_name(cfg: RunConfig) -> str:
-    from .device import resolve_device
-
-    device = resolve_device(cfg.device)
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,15 +84,25 @@ class Outcome:
     row: dict | None = None
 
 
-def _overrides_text(overrides: dict) -> str:
-    return ";".join(f"{k}={overrides[k]}" for k in sorted(overrides))
-
-
 def run_folder(runs: Path, source: str, cfg: RunConfig, overrides: dict) -> Path:
+    """The pipeline's layout (experiments.RUN_FOLDER) below runs/<data source>/; settings changed from the paper
+    preset are in the benchmark spec, as the pipeline names a variant (speed switches are not: same run)."""
+    bench = benchmark_spec(cfg.benchmark, **overrides)
+    return runs / source / RUN_FOLDER.format(benchmark=bench, dataset=cfg.dataset, method=cfg.method, cls=cfg.cls,
+                                             seed=cfg.seed)
+
+
+def adopt_old_folder(runs: Path, source: str, cfg: RunConfig, overrides: dict, run_dir: Path) -> None:
+    """Moves a run folder of the layout before RUN_FOLDER (runs/<source>/<dataset>-<method>-cls<c>-seed<s>[-<hash
+    of the overrides>]) to run_dir, so that a checkpoint left by an earlier call is resumed, not trained again."""
     name = f"{cfg.dataset}-{cfg.method}-cls{cfg.cls}-seed{cfg.seed}"
     if overrides:
-        name += "-" + hashlib.sha256(_overrides_text(overrides).encode()).hexdigest()[:8]
-    return runs / source / name
+        name += "-" + hashlib.sha256(settings_text(overrides).encode()).hexdigest()[:8]
+    old = runs / source / name
+    if old.is_dir() and not run_dir.exists():
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(old, run_dir)
+        say(f"moved {shown(old)} to {shown(run_dir)} (the run folders' layout is experiments.RUN_FOLDER)")
 
 
 def _read_sidecar(run_dir: Path) -> dict:
@@ -249,34 +117,6 @@ def _checkpoint_epoch(run_dir: Path, cfg: RunConfig) -> int:
     return 0 if state is None else int(state["epoch"])
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
-def _make_row(cfg: RunConfig, source: str, overrides: dict, speed: dict, metrics: dict, sidecar: dict, commit: str,
-              run_dir: Path) -> dict:
-    class_name = get_dataset(cfg.dataset).classes()[cfg.cls]
-    paper, kind = paper_cell(cfg.dataset, cfg.method, class_name)
-    commits = [c for c in sidecar.get("git_commits", []) if c != commit] + [commit]
-    row = {"dataset": cfg.dataset, "cls": cfg.cls, "class_name": class_name, "method": cfg.method,
-           "preset": cfg.preset, "seed": cfg.seed, "epochs": cfg.epochs, "data_source": source,
-           "overrides": _overrides_text(overrides), "speed_settings": _overrides_text(speed),
-           "status": metrics.get("status", ""),
-           "conv_weight_change": f"{metrics['conv_weight_change']:.4f}" if "conv_weight_change" in metrics else "",
-           "paper_cell": "" if paper is None else f"{paper:g}", "paper_cell_kind": kind,
-           "device": device_name(cfg), "train_seconds": f"{sidecar.get('train_seconds', 0.0):.2f}",
-           "score_seconds": f"{(metrics.get('timings') or {}).get('score_seconds') or 0.0:.2f}",
-           "git_commit": "+".join(commits),
-           "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "run_folder": _shown(run_dir)}
-    for score in SCORES:
-        value = metrics.get("auroc", {}).get(score)
-        row[f"auroc_{score}"] = "" if value is None else f"{100.0 * value:.2f}"
-    return row
-
-
 def _same_settings(saved: dict | None, cfg: RunConfig) -> bool:
     """Whether metrics.json was scored with cfg's settings, speed switches aside (they change no result)."""
     strip = lambda d: {k: v for k, v in d.items() if k not in SPEED_SETTINGS}
@@ -285,10 +125,11 @@ def _same_settings(saved: dict | None, cfg: RunConfig) -> bool:
 
 def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Timings, overrides: dict, speed: dict,
                ledgers: list[Path], commit: str, dest: Path | None = None) -> Outcome:
-    """Trains (in chunks that fit the budget), scores and records one run; its row goes into every ledger of
-    ledgers (the one given, and DIR/ledger.csv with --out), its files into dest after every chunk."""
-    from .runner import score_run
-    from .train import read_log, train
+    """Trains (in chunks that fit the budget, each a call of runner.run_experiment, the last of which scores),
+    and records one run; its row goes into every ledger of ledgers (the one given, and DIR/ledger.csv with --out),
+    its files into dest after every chunk."""
+    from .runner import run_experiment
+    from .train import read_log
 
     label = f"{cfg.method} class {cfg.cls} seed {cfg.seed}"
     out = lambda state, detail="", row=None: Outcome(cfg.method, cfg.cls, cfg.seed, state, detail, row)
@@ -298,22 +139,49 @@ def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Tim
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     if metrics is not None and (done < cfg.epochs or not _same_settings(metrics.get("settings"), cfg)):
         metrics = None  # from another state of the folder: score again
-    split = None
+    scored, split = metrics is None, None
     key = (cfg.dataset, cfg.method)
-    model = None
-    while metrics is None and done < cfg.epochs:
+    t0 = 0.0
+
+    def after_train(result):
+        """A chunk trained: its timing, the sidecar, the copy in dest; the training seconds metrics.json records."""
+        nonlocal done
+        if result.epochs_done > done:  # a call that only loads a finished run to score it is no chunk
+            wall = budget.clock() - t0
+            # The epochs' own seconds (log.csv): the steady speed, apart from the call's fixed part.
+            seconds = [r["seconds"] for r in read_log(run_dir / "log.csv") if done < r["epoch"] <= result.epochs_done]
+            timings.record(key, seconds, wall)
+            sidecar["train_seconds"] = sidecar.get("train_seconds", 0.0) + wall
+            sidecar.setdefault("chunks", []).append({"from": done, "to": result.epochs_done, "seconds": round(wall, 3)})
+            if commit not in sidecar.setdefault("git_commits", []):
+                sidecar["git_commits"].append(commit)
+            sidecar["data_source"] = data.name
+            write_json(run_dir / SIDECAR, sidecar)
+            fixed, warm = timings.fixed_part(key)
+            say(f"{label}: epochs {done}-{result.epochs_done} of {cfg.epochs} in {wall:.1f} s (steady "
+                f"{timings.per_epoch(key) or float('nan'):.2f} s/epoch, {fixed:.1f} s fixed per call"
+                f"{'' if warm else ', with start-up'}), {budget.left():.0f} s of the budget left")
+            done = result.epochs_done
+            if dest is not None:
+                mirror_run(run_dir, dest, False, done, cfg.epochs)
+        if result.finished:
+            say(f"{label}: scoring ({len(split.test):,} test images, {cfg.n_aug} views each)")
+        return sidecar.get("train_seconds")
+
+    while metrics is None:
+        chunk = cfg.epochs - done  # trained: only scored, whatever is left of the budget
         per_epoch = timings.per_epoch(key)
-        if split is None and (per_epoch is not None or budget.left() >= PROBE_MIN_SECONDS):
+        if split is None and (done >= cfg.epochs or per_epoch is not None or budget.left() >= PROBE_MIN_SECONDS):
             split = data.split(cfg)  # not read when there is no time to train anyway (a large archive takes a while)
         left = budget.left()
         state = "stopped" if done else "skipped"
         resume = f"; checkpoint at epoch {done} of {cfg.epochs}, a later call resumes" if done else ""
-        if per_epoch is None:
+        if done < cfg.epochs and per_epoch is None:
             if left < PROBE_MIN_SECONDS:
                 return out(state, f"{left:.0f} s of the budget left, fewer than the {PROBE_MIN_SECONDS:.0f} s a "
                                   f"first timing needs{resume}")
             chunk = min(FIRST_CALL_EPOCHS, cfg.epochs - done)
-        else:
+        elif done < cfg.epochs:
             score_s = timings.score.get((cfg.dataset, cfg.n_aug))
             if score_s is None:
                 score_s = score_estimate(per_epoch, read_log(run_dir / "log.csv"), len(split.train), len(split.test),
@@ -326,34 +194,13 @@ def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Tim
                                   f"{max(left, 0):.0f} s left of the budget{resume}")
             chunk = plan.chunk
         t0 = budget.clock()
-        result = train(cfg, split, run_dir, stop_after_epoch=done + chunk)
-        wall = budget.clock() - t0
-        # The epochs' own seconds (log.csv): the steady speed, apart from the call's fixed part.
-        seconds = [r["seconds"] for r in read_log(run_dir / "log.csv") if done < r["epoch"] <= result.epochs_done]
-        timings.record(key, seconds, wall)
-        sidecar["train_seconds"] = sidecar.get("train_seconds", 0.0) + wall
-        sidecar.setdefault("chunks", []).append({"from": done, "to": result.epochs_done, "seconds": round(wall, 3)})
-        if commit not in sidecar.setdefault("git_commits", []):
-            sidecar["git_commits"].append(commit)
-        sidecar["data_source"] = data.name
-        write_json(run_dir / SIDECAR, sidecar)
-        fixed, warm = timings.fixed_part(key)
-        say(f"{label}: epochs {done}-{result.epochs_done} of {cfg.epochs} in {wall:.1f} s (steady "
-            f"{timings.per_epoch(key) or float('nan'):.2f} s/epoch, {fixed:.1f} s fixed per call"
-            f"{'' if warm else ', with start-up'}), {budget.left():.0f} s of the budget left")
-        done = result.epochs_done
-        model = result.model if result.finished else None
-        if dest is not None:
-            mirror_run(run_dir, dest, False, done, cfg.epochs)
-    if metrics is None:
-        if split is None:
-            split = data.split(cfg)
-        say(f"{label}: scoring ({len(split.test):,} test images, {cfg.n_aug} views each)")
-        metrics = score_run(cfg, run_dir, split, model, sidecar.get("train_seconds"))
+        # The run lock, training, scoring and the atomic metrics.json are the pipeline's (None: not finished yet).
+        metrics = run_experiment(cfg, run_dir, stop_after_epoch=done + chunk, split=split, after_train=after_train)
+    if scored:
         timings.score[(cfg.dataset, cfg.n_aug)] = (metrics.get("timings") or {}).get("score_seconds") or 0.0
     if dest is not None:
         mirror_run(run_dir, dest, True, done, cfg.epochs)
-    row = _make_row(cfg, data.name, overrides, speed, metrics, sidecar, commit, run_dir)
+    row = ledger_row(cfg, data.name, overrides, speed, metrics, sidecar, commit, run_dir)
     added = [append_row(ledger, row) for ledger in ledgers]
     if not added[0]:
         return out("in ledger", "a row for this run and commit is already there", row)
@@ -365,21 +212,17 @@ def verify_one(cfg: RunConfig, data, run_dir: Path, budget: Budget, timings: Tim
 # ---------------------------------------------------------------------------------------------------------
 
 def parse_settings(items: list[str]) -> dict:
-    """KEY=VALUE strings -> settings, typed as RunConfig declares them."""
-    types = {f.name: f.type for f in fields(RunConfig)}
+    """KEY=VALUE strings -> settings, typed as RunConfig declares them (config.parse_setting)."""
     settings = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in types:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(types))}")
-        kind = types[key] if isinstance(types[key], str) else types[key].__name__
-        if kind == "bool":
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {item!r}: {key} is true or false")
-            settings[key] = value.lower() in ("true", "1")
-        else:
-            settings[key] = {"int": int, "float": float}.get(kind, str)(value)
+        if not sep or key not in SETTING_TYPES:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(SETTING_TYPES))}")
+        try:
+            settings[key] = parse_setting(key, value)
+        except ValueError as err:
+            raise ValueError(f"--set {item!r}: {err}") from None
     return settings
 
 
@@ -401,8 +244,8 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
     overrides, speed = split_settings(overrides)
     committed = is_committed_ledger(ledger)
     if overrides and committed:
-        raise ValueError(f"the committed ledger ({_shown(ledger)}) only takes runs at the paper's full settings; "
-                         f"settings changed ({_overrides_text(overrides)}) are refused (speed switches "
+        raise ValueError(f"the committed ledger ({shown(ledger)}) only takes runs at the paper's full settings; "
+                         f"settings changed ({settings_text(overrides)}) are refused (speed switches "
                          f"{', '.join(sorted(SPEED_SETTINGS))} are allowed). Give --ledger another file "
                          "for runs with other settings.")
     fixed = sorted(set(overrides) & FIXED_SETTINGS)
@@ -428,12 +271,12 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
     commit = git_commit()
     timings = Timings()
     outcomes = []
-    say(f"{len(configs)} run(s), budget {budget_minutes:g} min, data {data.name}, ledger {_shown(ledger)}, "
-        f"commit {commit}" + (f", speed settings {_overrides_text(speed)}" if speed else ""))
+    say(f"{len(configs)} run(s), budget {budget_minutes:g} min, data {data.name}, ledger {shown(ledger)}, "
+        f"commit {commit}" + (f", speed settings {settings_text(speed)}" if speed else ""))
     for cfg in configs:
         label = f"{cfg.method} class {cfg.cls} seed {cfg.seed}"
-        probe = _make_key_row(cfg, data.name, overrides, commit)
-        found = [r for r in read_ledger(ledger) if _key(r) == _key(probe)]
+        probe = key_row(cfg, data.name, overrides, commit)
+        found = [r for r in read_ledger(ledger) if row_key(r) == row_key(probe)]
         if found:
             for path in ledgers[1:]:
                 append_row(path, found[0])
@@ -442,8 +285,9 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
             say(f"{label}: already in the ledger at this commit")
             continue
         run_dir = run_folder(runs, data.name, cfg, overrides)
-        dest = None if out is None else out / "runs" / data.name / run_dir.name
+        dest = None if out is None else out / "runs" / run_dir.relative_to(runs)  # the same layout in --out
         try:
+            adopt_old_folder(runs, data.name, cfg, overrides, run_dir)
             outcome = verify_one(cfg, data, run_dir, budget, timings, overrides, speed, ledgers, commit, dest)
         except RunStopped:
             raise  # a signal: the command line says how to resume
@@ -458,11 +302,6 @@ def verify(dataset: str = "cifar10", methods=("simclr",), classes=None, seeds=(0
         say(f"{label}: {outcome.state}" + (f" ({outcome.detail})" if outcome.detail else ""))
         outcomes.append(outcome)
     return outcomes
-
-
-def _make_key_row(cfg: RunConfig, source: str, overrides: dict, commit: str) -> dict:
-    return {"dataset": cfg.dataset, "cls": cfg.cls, "method": cfg.method, "preset": cfg.preset, "seed": cfg.seed,
-            "data_source": source, "overrides": _overrides_text(overrides), "git_commit": commit}
 
 
 def summary_table(outcomes: list[Outcome]) -> str:

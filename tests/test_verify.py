@@ -64,8 +64,11 @@ def test_tiny_verify_writes_one_real_row_and_never_a_duplicate(tree, tmp_path, c
     assert row["paper_cell"] == "86.1" and "mean" in row["paper_cell_kind"]
     assert row["device"] == "cpu" and row["git_commit"] and row["date"]
     assert float(row["train_seconds"]) > 0 and float(row["score_seconds"]) >= 0
-    run_dir = tmp_path / "runs" / "cifar10-jpeg"
-    assert [p.name for p in run_dir.iterdir()] and (next(run_dir.iterdir()) / "metrics.json").exists()
+    # the pipeline's layout (experiments.RUN_FOLDER), the settings changed in the benchmark spec, below runs/<data>/
+    run_dir = (tmp_path / "runs" / "cifar10-jpeg" / "one_vs_rest~batch_size=8~epochs=2~log_samples=8~n_aug=2~"
+               "oe_batch_size=8~width=0.0625" / "cifar10" / "simclr" / "0" / "seed0")
+    assert (run_dir / "metrics.json").exists() and (run_dir / ".lock").exists()  # trained under the run lock
+    assert row["run_folder"] == str(run_dir)
 
     # a second call finds the row and trains nothing
     assert main(_args(tree, ledger)) == 0
@@ -167,7 +170,7 @@ class FakeDevice:
         self.calls.append((cfg.cls, done, end))
         return TrainResult(out_dir, None, log, end, end >= cfg.epochs, False, 0.0)
 
-    def score_run(self, cfg, run_dir, split, model=None, train_seconds=None):
+    def score_run(self, cfg, run_dir, split, model=None, train_seconds=None, progress=None):
         import json
 
         self.now += self.score
@@ -189,7 +192,7 @@ def tree10(tmp_path_factory, noise_tree):
 @pytest.fixture
 def fake(monkeypatch):
     device = FakeDevice()
-    monkeypatch.setattr("oecl_core.train.train", device.train)
+    monkeypatch.setattr("oecl_core.runner.train", device.train)
     monkeypatch.setattr("oecl_core.runner.score_run", device.score_run)
     return device
 
@@ -226,14 +229,14 @@ def test_cells_are_cut_to_fit_and_written_to_the_output_folder(tree10, tmp_path,
     assert verify_mod.fit_line(outcomes).startswith("2 of 10 cell(s) fit the budget")
     assert len(_rows(out / "ledger.csv")[1]) == 2 and len(_rows(tmp_path / "ledger.csv")[1]) == 2
     for cls in (0, 1):
-        [run] = (out / "runs" / "cifar10-jpeg").glob(f"*cls{cls}-*")
+        [run] = (out / "runs" / "cifar10-jpeg").glob(f"*/cifar10/simclr/{cls}/seed0")
         assert (run / "log.csv").exists() and (run / "metrics.json").exists()
         assert not (run / "checkpoint.pt").exists() and not (run / "checkpoint_not_copied.json").exists()
 
 
 def test_a_failure_is_one_line_in_the_outcome_and_a_traceback_in_errors_log(tree10, tmp_path, monkeypatch):
     device = FakeDevice(fail_cls=0)
-    monkeypatch.setattr("oecl_core.train.train", device.train)
+    monkeypatch.setattr("oecl_core.runner.train", device.train)
     monkeypatch.setattr("oecl_core.runner.score_run", device.score_run)
     out = tmp_path / "out"
     first, second = verify("cifar10", ["simclr"], [0, 1], [0], 5, tree10, tmp_path / "ledger.csv", tmp_path / "runs",
@@ -248,7 +251,7 @@ def test_a_failure_is_one_line_in_the_outcome_and_a_traceback_in_errors_log(tree
 def test_speed_switches_are_allowed_for_the_committed_ledger(tree, tmp_path, monkeypatch):
     committed = tmp_path / "results" / "verified" / "ledger.csv"
     verify_mod.write_ledger(committed, [])
-    monkeypatch.setattr(verify_mod, "COMMITTED_LEDGER", committed)
+    monkeypatch.setattr("oecl_core.ledger.COMMITTED_LEDGER", committed)
     with pytest.raises(ValueError, match="refused"):
         verify("cifar10", ["simclr"], [0], [0], 1, tree, committed, None, {"epochs": 2, "compile": True})
     # the speed switches pass; the tiny tree then fails the committed ledger's demand for all of CIFAR-10
@@ -298,7 +301,40 @@ def test_merge_appends_a_window_ledger_once_and_keeps_the_committed_rule(tmp_pat
     assert main(["verify", "--merge", str(src), "--ledger", str(dst)]) == 0
     assert "0 row(s)" in capsys.readouterr().out.splitlines()[-1]
     assert [r["cls"] for r in _rows(dst)[1]] == ["0", "1"]
-    monkeypatch.setattr(verify_mod, "COMMITTED_LEDGER", dst)
+    monkeypatch.setattr("oecl_core.ledger.COMMITTED_LEDGER", dst)
     verify_mod.write_ledger(src, [{**row, "cls": "2", "overrides": "epochs=2"}])
     with pytest.raises(ValueError, match="paper's full settings"):
         verify_mod.merge_ledger(src, dst)
+
+
+def test_a_trained_run_without_metrics_is_only_scored_whatever_the_budget(tree, tmp_path, fake, monkeypatch):
+    """A run trained to its last epoch but not scored (e.g. scoring failed) is scored through run_experiment even
+    with less budget left than a first timing needs; the call trains nothing, so no chunk is recorded."""
+    from oecl_core.train import _log_text
+
+    settings = {"epochs": 4}
+    run_dir = verify_mod.run_folder(tmp_path / "runs", "cifar10-jpeg", verify_mod.resolve_config(
+        "paper", "cifar10", "simclr", cls=0, seed=0, **settings), settings)
+    run_dir.mkdir(parents=True)
+    (run_dir / "log.csv").write_text(_log_text([{"epoch": e, "loss": 1.0, "lr": 0.1, "alpha": 0.0, "seconds": 0.5,
+                                                 "images_per_s": 100.0, "collapsed": 0, "steps": 19}
+                                                for e in range(1, 5)]))
+    monkeypatch.setattr(verify_mod, "_checkpoint_epoch", lambda run_dir, cfg: cfg.epochs)
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 0.05, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       settings, clock=fake.clock)
+    assert outcome.state == "added" and fake.calls == [(0, 4, 4)]
+    assert not (run_dir / verify_mod.SIDECAR).exists() and (run_dir / "metrics.json").exists()
+
+
+def test_a_run_folder_of_the_old_layout_is_moved_and_resumed(tree, tmp_path, fake):
+    """runs/<source>/<dataset>-<method>-cls<c>-seed<s>-<hash> (before RUN_FOLDER) moves to the new folder, so its
+    training so far (here: its sidecar's seconds) carries on."""
+    settings = {"epochs": 4}
+    old = tmp_path / "runs" / "cifar10-jpeg" / "cifar10-simclr-cls0-seed0-cc4ab76f"
+    old.mkdir(parents=True)
+    (old / verify_mod.SIDECAR).write_text('{"train_seconds": 100.0, "git_commits": ["old"], "chunks": []}')
+    [outcome] = verify("cifar10", ["simclr"], [0], [0], 5, tree, tmp_path / "ledger.csv", tmp_path / "runs",
+                       settings, clock=fake.clock)
+    assert outcome.state == "added" and not old.exists()
+    assert float(outcome.row["train_seconds"]) > 100 and outcome.row["git_commit"].startswith("old+")
+    assert outcome.row["run_folder"].endswith("one_vs_rest~epochs=4/cifar10/simclr/0/seed0")
