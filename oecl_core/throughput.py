@@ -33,8 +33,7 @@ import torch
 
 from .device import resolve_device
 from .throughput_figures import size_figures, why_failed
-# what other modules and tests import from here (window.py's synthetic inputs, the device peaks)
-from .throughput_steps import peak_bf16_tflops, synthetic_images  # noqa: F401
+from .throughput_steps import peak_bf16_tflops, synthetic_images  # noqa: F401 (imported from here: window.py)
 
 SWITCHES = ("bf16", "channels_last", "compile", "foreach_lars", "cuda_graphs")
 

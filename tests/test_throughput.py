@@ -1,4 +1,5 @@
-"""python -m oecl_core.throughput runs end to end on the CPU with tiny settings and writes the figures the planner reads."""
+"""python -m oecl_core.throughput runs end to end on the CPU with tiny settings and writes the figures the planner
+reads."""
 import json
 
 import pytest
@@ -45,8 +46,10 @@ def test_the_json_says_what_was_done_and_a_switch_that_cannot_run_is_skipped(tmp
     path = tmp_path / "bench.json"
     saved = []  # the JSON after every write: rewritten figure by figure, not only at the end
     write = throughput.Recorder.save
-    monkeypatch.setattr(throughput.Recorder, "save", lambda self: (write(self), saved.append(json.loads(path.read_text()))))
-    monkeypatch.setattr(throughput_figures, "compile_unavailable", lambda device: "no C compiler (cc, gcc, c++) on PATH")
+    monkeypatch.setattr(throughput.Recorder, "save",
+                        lambda self: (write(self), saved.append(json.loads(path.read_text()))))
+    monkeypatch.setattr(throughput_figures, "compile_unavailable",
+                        lambda device: "no C compiler (cc, gcc, c++) on PATH")
     report = throughput.main([*TINY, "--budget-seconds", "20", "--json", str(path)])
     on_disk = json.loads(path.read_text())
     assert on_disk["finished"] and on_disk["stopped"] is None and report["done"] == on_disk["done"]
@@ -97,7 +100,8 @@ def test_a_variant_that_raises_is_skipped(tmp_path, one_torch_thread, monkeypatc
 
 def test_no_budget_left_still_writes_a_json_saying_what_was_skipped(tmp_path):
     path = tmp_path / "bench.json"
-    throughput.main([*TINY, "--sizes", 16, 32, "--budget-seconds", 0, "--json", path])  # not only strings, as from Python
+    # not only strings, as from Python
+    throughput.main([*TINY, "--sizes", 16, 32, "--budget-seconds", 0, "--json", path])
     report = json.loads(path.read_text())
     assert report["done"] == [] and report["finished"] and set(report["skipped"]) == {"16", "32"}
     assert report["skipped"]["16"].startswith("budget: 0.0 s left")
