@@ -98,7 +98,7 @@ def _shown(path) -> str:
 def training_steps(cfg):
     """A function running one training step of cfg's method as train() runs it, on synthetic images on cfg's
     device (the network, optimiser, augmentation and batches of the run's settings)."""
-    from .bench import synthetic_images
+    from .throughput import synthetic_images
     from .device import place_network, resolve_device, use_cudnn_benchmark
     from .methods import get_method
     from .optim import build_optimizer, scheduled_lr, set_lr
@@ -242,7 +242,7 @@ def window(out, budget_seconds: float = DEFAULT_BUDGET_SECONDS, cifar10_jpeg=Non
     if win.left() < share + (RESERVE_SECONDS if tiny else BENCH_MIN_LEFT):
         win.stage("bench.json", "skipped", t0, f"{win.left():.0f} s left, kept for verify")
     else:
-        from . import bench
+        from . import throughput as bench
 
         text = io.StringIO()
         try:
