@@ -189,8 +189,9 @@ def _config_figures():
 @pytest.mark.parametrize("name", [f"fig{i}" for i in range(1, 9)])
 def test_each_configured_figure_is_drawn_from_the_runs_its_kind_plans(tmp_path, name):
     """Every figure of config.yaml (smoke preset): experiments.figure_runs plans its groups through
-    experiments.FIGURE_KINDS, synthetic run folders stand in for the planned runs (with their real resolved settings in metrics.json), and
-    the kind's drawer (figures.FIGURE_DRAWERS, what workflow_scripts/figure.py calls) draws it from exactly those folders."""
+    experiments.FIGURE_KINDS, synthetic run folders stand in for the planned runs (with their real resolved settings
+    in metrics.json), and the kind's drawer (figures.FIGURE_DRAWERS, what workflow_scripts/figure.py calls) draws it
+    from exactly those folders."""
     from oecl_core.experiments import figure_runs, run_config, table_for_preset
 
     figure = _config_figures()[name]
