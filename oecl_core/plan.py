@@ -91,35 +91,15 @@ def data_sizes(dataset: str, data_root: Path | None = None) -> tuple[list[int], 
 
 
 def split_sizes(cfg: RunConfig, data_root: Path | None = None) -> tuple[int, int, str]:
-    """(training images, test images, source) of a run, by its benchmark's rule (oecl_core/data/benchmarks.py)."""
-    from .data.registry import DIMINISHING
+    """(training images, test images, source) of a run, by its benchmark protocol's rule (data/benchmarks.py)."""
+    from .data.benchmarks import PROTOCOLS
 
     train, test, source = data_sizes(cfg.dataset, data_root)
-    bench = cfg.benchmark
-    if bench == "one_vs_rest":
-        n_train, n_test = train[cfg.cls], sum(test)
-    elif bench == "leave_one_out":
-        n_train, n_test = sum(train) - train[cfg.cls], sum(test)
-    elif bench == "defect_detection":  # the category's own test images only
-        n_train, n_test = train[cfg.cls], test[cfg.cls]
-    elif bench == "unlabeled":
-        if not cfg.anomaly:
-            raise ValueError(f"{cfg.dataset}: the unlabeled benchmark needs an anomaly data set")
-        anomaly_test = sum(data_sizes(cfg.anomaly, data_root)[1])
-        n_train, n_test = sum(train), sum(test) + anomaly_test
-    elif bench == "few_shot":
-        order = sorted(range(len(train)), key=lambda c: -train[c])
-        normal = order[0] if cfg.cls < 0 else cfg.cls
-        obtainable = next(c for c in order if c != normal) if cfg.obtainable < 0 else cfg.obtainable
-        n_train, n_test = train[normal], sum(test) - test[obtainable]
-    elif bench == "diminishing":
-        classes = get_dataset(cfg.dataset).classes()
-        sets = DIMINISHING[cfg.dataset]
-        idx = lambda names: [classes.index(c) for c in names]
-        n_train = sum(train[c] for c in idx(sets["normal_classes"]))
-        n_test = sum(test[c] for c in idx(sets["normal_classes"]) + idx(sets["anomaly_classes"]))
-    else:
-        raise ValueError(f"no planning rule for benchmark {bench!r}")
+    protocol = PROTOCOLS.get(cfg.benchmark)
+    if protocol is None:
+        raise ValueError(f"no planning rule for benchmark {cfg.benchmark!r}")
+    n_train, n_test = protocol.sizes(cfg, train, test, lambda name: data_sizes(name, data_root),
+                                     lambda: get_dataset(cfg.dataset).classes())
     if cfg.train_size:
         n_train = min(n_train, cfg.train_size)
     return n_train, n_test, source
