@@ -1,6 +1,7 @@
 """The image counts the planner (oecl_core/plan.py) reads instead of images: per class of a data set (data_sizes)
 and of one run's split, by its benchmark protocol's rule (split_sizes, oecl_core/data/benchmarks.py). Below the
-planner's other parts, so that modules the planner reports on (oecl_core/resources.py) may use them too.
+planner's other parts (it imports no config, method or planner module), so that modules the planner reports on
+(oecl_core/resources.py) may use them without an import cycle.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
 from .data import get_dataset
 
 
@@ -40,8 +40,9 @@ def data_sizes(dataset: str, data_root: Path | None = None) -> tuple[list[int], 
     return count(train.labels), count(test.labels), "loaded"
 
 
-def split_sizes(cfg: RunConfig, data_root: Path | None = None) -> tuple[int, int, str]:
-    """(training images, test images, source) of a run, by its benchmark protocol's rule (data/benchmarks.py)."""
+def split_sizes(cfg, data_root: Path | None = None) -> tuple[int, int, str]:
+    """(training images, test images, source) of a run (cfg: its RunConfig), by its benchmark protocol's rule
+    (data/benchmarks.py)."""
     from .data.benchmarks import PROTOCOLS
 
     train, test, source = data_sizes(cfg.dataset, data_root)
