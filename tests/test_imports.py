@@ -56,7 +56,12 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One cycle (a -> b -> ... -> a) through each strongly connected component of more than one module (Tarjan)."""
+    """One cycle (a -> b -> ... -> a) through each strongly connected component of more than one module."""
+    return [_cycle_in(graph, component) for component in components_of(graph)]
+
+
+def components_of(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan): each holds at least one cycle."""
     index, low, stack, on_stack, components = {}, {}, [], set(), []
 
     def visit(v):
@@ -83,7 +88,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for v in sorted(graph):
         if v not in index:
             visit(v)
-    return [_cycle_in(graph, component) for component in components]
+    return components
 
 
 def _cycle_in(graph, component: set[str]) -> list[str]:
@@ -113,9 +118,12 @@ def test_the_graph_sees_lazy_and_relative_imports():
 
 
 def test_no_import_cycle():
-    cycles = find_cycles(import_graph())
-    for cycle in cycles:
+    graph = import_graph()
+    cycles = find_cycles(graph)
+    for cycle, component in zip(cycles, components_of(graph)):
         print("import cycle: " + " -> ".join(cycle))
+        print("  the imports among its strongly connected modules (cut one edge of every cycle):")
+        print("\n".join(f"    {v} -> {', '.join(sorted(graph[v] & component))}" for v in sorted(component)))
     assert not cycles, "import cycles (lazy imports included):\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
