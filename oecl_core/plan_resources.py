@@ -10,7 +10,8 @@ from .methods import get_method
 
 def resource_lines(costs: list, preset: str, data_root: Path | None = None) -> list[str]:
     """The data sets a target's runs read, the disk their run folders take (with and without keep_checkpoints) and
-    the GPU memory of their largest job per data set (oecl_core/resources.py says what is counted); costs: plan.RunCost."""
+    the GPU memory of their largest job per data set (oecl_core/resources.py says what is counted); costs:
+    plan.RunCost."""
     from . import resources as res
     from .data.registry import default_data_root
 
