@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Callable
 
 from .config import IDENTITY_FIELDS, PRESETS, SETTING_TYPES, RunConfig, parse_setting, resolve_config
 from .data import BENCHMARKS, get_dataset
@@ -235,17 +236,56 @@ def table_runs(name: str, table: dict, preset: str) -> list[Run]:
     return list(dict.fromkeys(runs))
 
 
-def _with_settings(spec: str, **settings) -> str:
+def with_settings(spec: str, **settings) -> str:
+    """spec with `settings` (None = not given) set on top of its own."""
     name, current = parse_benchmark_spec(spec)
     current.update({k: v for k, v in settings.items() if v is not None})
     return benchmark_spec(name, **current)
 
 
+# --- Figure kinds: config.yaml's `figures.<name>.kind` and the runs each plans (figure_runs). The one list of kinds:
+# oecl_core.figures.FIGURE_DRAWERS draws the same kinds (tests/test_figures.py checks both agree).
+# plan(settings, spec, runs) -> {group: [Run]}: `settings` is the figure's config (preset block applied), `spec` its
+# benchmark spec with its `settings`, runs(spec, only_first_seed=False) the figure's runs of one spec.
+
+@dataclass(frozen=True)
+class FigureKind:
+    plan: Callable[[dict, str, Callable], dict]
+    needs: tuple[str, ...] = ()  # config keys the kind requires besides kind and dataset
+
+
+def _plan_seeds(f, spec, runs) -> dict:
+    return {"runs": runs(spec)}
+
+
+def _plan_warmup(f, spec, runs) -> dict:
+    return {"with": runs(spec, True), "without": runs(with_settings(spec, warmup_epochs=0), True)}
+
+
+def _plan_weights(f, spec, runs) -> dict:
+    return {"runs": [r for w in f["weights"] for r in runs(with_settings(spec, uniformity_weight=w))]}
+
+
+def _plan_size_sweep(f, spec, runs) -> dict:
+    # each legend entry is its own benchmark spec (e.g. near vs far OE), run at every training-set size
+    return {label: [r for n in f["sizes"] for r in runs(with_settings(group_spec, train_size=n))]
+            for label, group_spec in f["groups"].items()}
+
+
+FIGURE_KINDS: dict[str, FigureKind] = {
+    "norms": FigureKind(_plan_seeds),
+    "ratio": FigureKind(_plan_seeds),
+    "collapse": FigureKind(_plan_seeds),
+    "raw_norms": FigureKind(_plan_seeds),
+    "weights": FigureKind(_plan_weights, needs=("weights",)),
+    "warmup": FigureKind(_plan_warmup),
+    "size_sweep": FigureKind(_plan_size_sweep, needs=("sizes", "groups")),
+}
+
+
 def figure_runs(name: str, figure: dict, preset: str) -> dict[str, list[Run]]:
     """The runs behind one figure, grouped by role (e.g. {'runs': [...]} or {'with': [...], 'without': [...]},
-    or one group per legend entry of a size sweep), as its kind (oecl_core.figures.FIGURE_KINDS) plans them."""
-    from .figures import FIGURE_KINDS
-
+    or one group per legend entry of a size sweep), as its kind (FIGURE_KINDS) plans them."""
     f = table_for_preset(figure, preset)
     kind = FIGURE_KINDS.get(f["kind"])
     if kind is None:
@@ -259,7 +299,7 @@ def figure_runs(name: str, figure: dict, preset: str) -> dict[str, list[Run]]:
         raise ValueError(f"config: figures.{name}.method {method!r}; valid choices: {', '.join(METHODS)}")
     cls = class_indices(dataset, [f.get("cls", 0)], f"config: figures.{name}")[0]
     seeds = f.get("seeds", [0])
-    spec = _with_settings(f.get("benchmark", "one_vs_rest"), **f.get("settings", {}))
+    spec = with_settings(f.get("benchmark", "one_vs_rest"), **f.get("settings", {}))
 
     def runs(variant: str, only_first_seed: bool = False) -> list[Run]:
         """The figure's runs of one benchmark spec: each seed (or the first), the OE settings dropped where the

@@ -3,15 +3,14 @@
 Every ``fig*`` function returns a :class:`matplotlib.figure.Figure` (no pyplot, no global state) and writes
 nothing; :func:`save_figure` writes one as PDF and PNG. When an input a figure needs is absent, the function
 raises :class:`MissingFigureData` naming the missing data and the runs / settings that produce it: a figure
-is never drawn from placeholder data. FIGURE_KINDS (at the end) names each kind of figure config.yaml can ask for,
-the runs it needs and the function that draws it.
+is never drawn from placeholder data. FIGURE_DRAWERS (at the end) maps each kind of figure config.yaml can ask for
+to the function that draws it; the runs each kind needs are planned in experiments.FIGURE_KINDS.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -316,41 +315,10 @@ def save_figure(fig: Figure, out_stem) -> list[Path]:
     return written
 
 
-# --- Figure kinds: config.yaml's `figures.<name>.kind`, planned by experiments.figure_runs and drawn by
-# workflow_scripts/figure.py from this one registry (the config schema leaves the kind to figure_runs' check).
-# plan(settings, spec, runs) -> {group: [Run]}: `settings` is the figure's config (preset block applied), `spec` its
-# benchmark spec with its `settings`, runs(spec, only_first_seed=False) the figure's runs of one spec.
-# draw(groups, settings, name) -> Figure: groups maps each planned group to its run folders.
-
-@dataclass(frozen=True)
-class FigureKind:
-    plan: Callable[[dict, str, Callable], dict]
-    draw: Callable[[dict, dict, str], Figure]
-    needs: tuple[str, ...] = ()  # config keys the kind requires besides kind and dataset
-
-
-def _with(spec: str, **settings) -> str:
-    from .experiments import _with_settings
-
-    return _with_settings(spec, **settings)
-
-
-def _plan_seeds(f, spec, runs) -> dict:
-    return {"runs": runs(spec)}
-
-
-def _plan_warmup(f, spec, runs) -> dict:
-    return {"with": runs(spec, True), "without": runs(_with(spec, warmup_epochs=0), True)}
-
-
-def _plan_weights(f, spec, runs) -> dict:
-    return {"runs": [r for w in f["weights"] for r in runs(_with(spec, uniformity_weight=w))]}
-
-
-def _plan_size_sweep(f, spec, runs) -> dict:
-    # each legend entry is its own benchmark spec (e.g. near vs far OE), run at every training-set size
-    return {label: [r for n in f["sizes"] for r in runs(_with(group_spec, train_size=n))]
-            for label, group_spec in f["groups"].items()}
+# --- Drawers: config.yaml's `figures.<name>.kind` -> the function workflow_scripts/figure.py draws it with. The kinds
+# and the runs each plans live in experiments.FIGURE_KINDS (the planner's side); tests/test_figures.py checks that
+# both name the same kinds. draw(groups, settings, name) -> Figure: groups maps each planned group to its run folders,
+# settings is the figure's config (preset block applied).
 
 
 def _draw_size_sweep(groups, f, name) -> Figure:
@@ -360,12 +328,12 @@ def _draw_size_sweep(groups, f, name) -> Figure:
     return fig_size_sweep(auc, f.get("score", "s_mu"), f["groups"], title=f"{name}: AUROC vs training-set size")
 
 
-FIGURE_KINDS: dict[str, FigureKind] = {
-    "norms": FigureKind(_plan_seeds, lambda g, f, name: fig1_norms(g["runs"])),
-    "ratio": FigureKind(_plan_seeds, lambda g, f, name: fig2_ratio(g["runs"])),
-    "collapse": FigureKind(_plan_seeds, lambda g, f, name: fig4_collapse(g["runs"][0])),
-    "raw_norms": FigureKind(_plan_seeds, lambda g, f, name: fig5_raw_norms(g["runs"])),
-    "weights": FigureKind(_plan_weights, lambda g, f, name: fig6_weights(g["runs"]), needs=("weights",)),
-    "warmup": FigureKind(_plan_warmup, lambda g, f, name: fig8_warmup(g["with"][0], g["without"][0])),
-    "size_sweep": FigureKind(_plan_size_sweep, _draw_size_sweep, needs=("sizes", "groups")),
+FIGURE_DRAWERS: dict[str, Callable[[dict, dict, str], Figure]] = {
+    "norms": lambda g, f, name: fig1_norms(g["runs"]),
+    "ratio": lambda g, f, name: fig2_ratio(g["runs"]),
+    "collapse": lambda g, f, name: fig4_collapse(g["runs"][0]),
+    "raw_norms": lambda g, f, name: fig5_raw_norms(g["runs"]),
+    "weights": lambda g, f, name: fig6_weights(g["runs"]),
+    "warmup": lambda g, f, name: fig8_warmup(g["with"][0], g["without"][0]),
+    "size_sweep": _draw_size_sweep,
 }

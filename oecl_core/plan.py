@@ -30,9 +30,12 @@ import torch
 
 from .batching import step_batches
 from .config import RunConfig
-from .data import get_dataset
 from .experiments import Run, figure_runs, run_config, table_runs
 from .methods import get_method
+# The parts below are their own modules; their names stay importable from here (tests, cli, resources).
+from .plan_memory import Footprint, footprint, memory_lines  # noqa: F401
+from .plan_resources import resource_lines
+from .plan_sizes import data_sizes, split_sizes  # noqa: F401
 
 # Achieved training FLOP rate assumed when no bench figure is given: 100 TFLOP/s, about a third of an A100's dense
 # bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.bench --json`.
@@ -61,68 +64,6 @@ class RunCost:
     @property
     def score_flops(self) -> float:
         return self.views_scored * self.score_flops_per_view
-
-
-@lru_cache(maxsize=None)
-def data_sizes(dataset: str, data_root: Path | None = None) -> tuple[list[int], list[int], str]:
-    """(training images per class, test images per class, where the numbers come from)."""
-    from .data.prepared import is_prepared, read_manifest
-    from .data.registry import default_data_root
-
-    spec = get_dataset(dataset)
-    if spec.prepared:
-        folder = (data_root or default_data_root()) / dataset
-        if is_prepared(folder):
-            manifest = read_manifest(folder)
-            names = manifest["class_names"]
-            per = lambda split: [int(manifest["splits"][split]["per_class"].get(n, 0)) for n in names]
-            return per("train"), per("test"), f"{folder}/manifest.json"
-        from .data.sets import SETS
-
-        if SETS[dataset].split_sizes:
-            train, test, source = SETS[dataset].split_sizes
-            return list(train), list(test), source
-        raise ValueError(f"data set {dataset!r} is not prepared and has no known sizes for planning; prepare it "
-                         f"(python -m oecl_core data prepare {dataset})")
-    train, test = spec.load(spec.load_size)  # embedded / folder data sets: load them
-    n = len(train.class_names)
-    count = lambda labels: torch.bincount(labels, minlength=n).tolist()
-    return count(train.labels), count(test.labels), "loaded"
-
-
-def split_sizes(cfg: RunConfig, data_root: Path | None = None) -> tuple[int, int, str]:
-    """(training images, test images, source) of a run, by its benchmark's rule (oecl_core/data/benchmarks.py)."""
-    from .data.registry import DIMINISHING
-
-    train, test, source = data_sizes(cfg.dataset, data_root)
-    bench = cfg.benchmark
-    if bench == "one_vs_rest":
-        n_train, n_test = train[cfg.cls], sum(test)
-    elif bench == "leave_one_out":
-        n_train, n_test = sum(train) - train[cfg.cls], sum(test)
-    elif bench == "defect_detection":  # the category's own test images only
-        n_train, n_test = train[cfg.cls], test[cfg.cls]
-    elif bench == "unlabeled":
-        if not cfg.anomaly:
-            raise ValueError(f"{cfg.dataset}: the unlabeled benchmark needs an anomaly data set")
-        anomaly_test = sum(data_sizes(cfg.anomaly, data_root)[1])
-        n_train, n_test = sum(train), sum(test) + anomaly_test
-    elif bench == "few_shot":
-        order = sorted(range(len(train)), key=lambda c: -train[c])
-        normal = order[0] if cfg.cls < 0 else cfg.cls
-        obtainable = next(c for c in order if c != normal) if cfg.obtainable < 0 else cfg.obtainable
-        n_train, n_test = train[normal], sum(test) - test[obtainable]
-    elif bench == "diminishing":
-        classes = get_dataset(cfg.dataset).classes()
-        sets = DIMINISHING[cfg.dataset]
-        idx = lambda names: [classes.index(c) for c in names]
-        n_train = sum(train[c] for c in idx(sets["normal_classes"]))
-        n_test = sum(test[c] for c in idx(sets["normal_classes"]) + idx(sets["anomaly_classes"]))
-    else:
-        raise ValueError(f"no planning rule for benchmark {bench!r}")
-    if cfg.train_size:
-        n_train = min(n_train, cfg.train_size)
-    return n_train, n_test, source
 
 
 def views_per_step(cfg: RunConfig, batch: int, oe_batch: int, with_oe: bool) -> int:
@@ -294,182 +235,6 @@ def target_groups(config: dict, target: str, preset: str) -> dict[str, list[Run]
     if target in figures:
         return {target: flatten(figure_runs(target, figures[target], preset))}
     raise ValueError(f"unknown target {target!r}; valid choices: {', '.join(list(tables) + list(figures))}, report, all")
-
-
-# --------------------------------------------------------------------------- memory
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """The stored images of a data set or OE pool that keeps their aspect ratio (oecl_core/data/core.py), against
-    the centre squares of the former layout: count and canvas per split (train, test; an OE pool: its one split)."""
-    name: str
-    counts: tuple[int, ...]
-    side: int  # the stored shorter side
-    widths: tuple[int, ...]  # the canvas width per split
-    measured: bool  # the widths are the prepared manifest's (else the widest possible canvas, an upper bound)
-
-    @property
-    def square_bytes(self) -> int:
-        return 3 * self.side * self.side
-
-    def bytes(self, split: int = 0) -> int:
-        return 3 * self.side * self.widths[split]
-
-    def total(self, square: bool = False) -> int:
-        return sum(n * (self.square_bytes if square else self.bytes(i)) for i, n in enumerate(self.counts))
-
-
-def footprint(name: str, side: int, data_root: Path | None = None) -> Footprint | None:
-    """The footprint of a prepared data set or OE pool read at `side`, None if stored square there."""
-    from .data.registry import default_data_root
-
-    return _footprint(name, side, Path(data_root or default_data_root()))
-
-
-@lru_cache(maxsize=None)
-def _footprint(name: str, side: int, data_root: Path) -> Footprint | None:
-    import inspect
-
-    from .data.core import canvas_width, keeps_aspect
-    from .data.prepared import is_prepared, read_manifest
-    from .data.registry import is_prepared_set
-    from .data.sets import SETS
-
-    if not is_prepared_set(name) or not keeps_aspect(side):
-        return None
-    folder = data_root / name
-    splits = ("train",) if SETS[name].oe_only else ("train", "test")
-    if is_prepared(folder):
-        info = read_manifest(folder)["splits"]
-        return Footprint(name, tuple(info[s]["count"] for s in splits), side,
-                         tuple(info[s]["image_size"][1] for s in splits), True)
-    if SETS[name].oe_only:  # an OE pool holds the `count` images its preparer samples by default
-        counts = (inspect.signature(SETS[name].prepare).parameters["count"].default,)
-    else:
-        counts = tuple(sum(n) for n in data_sizes(name, data_root)[:2])
-    return Footprint(name, counts, side, (canvas_width(side),) * len(splits), False)
-
-
-def memory_lines(costs: list[RunCost], data_root: Path | None = None) -> list[str]:
-    """The host and GPU memory the aspect-true images of a target's runs take, against the former centre squares."""
-    gib = lambda n: f"{n / 2 ** 30:,.2f} GiB"  # noqa: E731
-    found, largest = {}, None
-    for c in costs:
-        side = c.cfg.stored_size or c.cfg.image_size
-        data = footprint(c.cfg.dataset, side, data_root)
-        oe = footprint(c.cfg.oe, side, data_root) if c.cfg.alpha > 0 and get_method(c.cfg.method).uses_external_oe \
-            else None
-        for f in (data, oe, footprint(c.cfg.anomaly, side, data_root) if c.cfg.anomaly else None):
-            if f is not None:
-                found[f.name] = f
-        if data is None and oe is None:
-            continue
-        # on the GPU for the whole run: its normal training images and its OE pool
-        on_gpu = [(c.n_train, data) if data else None, (oe.counts[0], oe) if oe else None]
-        sizes = [sum(n * (f.square_bytes if square else f.bytes()) for n, f in filter(None, on_gpu))
-                 for square in (True, False)]
-        if largest is None or sizes[1] > largest[1][1]:
-            largest = (c, sizes, all(f.measured for _, f in filter(None, on_gpu)))
-    if not found:
-        return []
-    lines = ["\nimages that keep their aspect ratio (uint8; the run's data set in host memory, its normal training "
-             "images and OE pool on the GPU):",
-             f"{'data set':<22} {'images':>16} {'bytes per image (square -> kept)':>34} {'all images':>26}"]
-    for f in sorted(found.values(), key=lambda f: f.name):
-        at_most = "" if f.measured else "<= "
-        per = " / ".join(dict.fromkeys(f"{f.bytes(i):,}" for i in range(len(f.counts))))
-        lines.append(f"{f.name:<22} {' + '.join(f'{n:,}' for n in f.counts):>16} "
-                     f"{f'{f.square_bytes:,} -> {at_most}{per}':>34} "
-                     f"{f'{gib(f.total(True))} -> {at_most}{gib(f.total())}':>26}")
-    if largest is not None:
-        c, (before, after), measured = largest
-        lines.append(f"largest on the GPU: {c.run.dataset} {c.run.benchmark} class {c.run.cls} ({c.cfg.method}, "
-                     f"{c.n_train:,} training images + OE {c.cfg.oe}): {gib(before)} -> {'' if measured else '<= '}"
-                     f"{gib(after)}")
-    if any(not f.measured for f in found.values()):
-        lines.append("<= : not prepared here, so the widest canvas (shorter side x MAX_ASPECT, oecl_core/data/core.py); "
-                     "a prepared set's manifest gives its own")
-    return lines
-
-
-def resource_lines(costs: list[RunCost], preset: str, data_root: Path | None = None) -> list[str]:
-    """The data sets a target's runs read, the disk their run folders take (with and without keep_checkpoints) and
-    the GPU memory of their largest job per data set (oecl_core/resources.py says what is counted)."""
-    from . import resources as res
-    from .data.registry import default_data_root
-
-    root = Path(data_root or default_data_root())
-    uses = res.data_set_uses([c.run for c in costs], preset, root)
-    lines = [f"\ndata sets read ({len(costs):,} training jobs; `data prepare NAME` makes each, a manual one after "
-             "`data how NAME`):",
-             f"{'data set':<24} {'read as':<11} {'obtained':<9} {'download':>10} {'prepared':>10} {'jobs waiting':>13}"]
-    for u in uses:
-        lines.append(f"{u.name:<24} {'/'.join(sorted(u.roles)):<11} {u.obtained:<9} {str(u.download):>10} "
-                     f"{str(u.prepared):>10} {u.jobs:>13,}")
-    unknown = sum(1 for u in uses if u.download.bytes is None)
-    lines.append(f"{'total':<24} {'':<11} {'':<9} {str(res.total(u.download for u in uses)):>10} "
-                 f"{str(res.total(u.prepared for u in uses)):>10}"
-                 + (f"  (downloads: {unknown} not known, not counted)" if unknown else ""))
-    manual = [u for u in uses if u.obtained == "manual"]
-    if manual:
-        lines.append("manual downloads (`data prepare` stops with ManualDownloadRequired until their files are there): "
-                     + ", ".join(f"{u.name} ({u.jobs:,} jobs)" for u in manual))
-    if any(u.obtained != "embedded" for u in uses):
-        lines.append("where the sizes come from (~: rounded or approximate figures, <=: an upper bound, ?: unknown):")
-        lines += [f"  {u.name}: download {u.download.source}; prepared {u.prepared.source}" for u in uses
-                  if u.obtained != "embedded"]
-
-    # disk of the run folders
-    by_method: dict[str, list] = defaultdict(list)
-    for c in costs:
-        by_method[c.cfg.method].append((c, res.run_disk(c.cfg)))
-    lines += ["\ndisk of the run folders (results/<preset>/runs/; checkpoint.pt computed from the network's parameter "
-              "and buffer counts, the optimiser's state, the log and torch.save's overhead):",
-              f"{'method':<17} {'runs':>6} {'checkpoint/run':>15} {'model':>10} {'optimiser':>10} {'log':>9} "
-              f"{'other files/run':>16} {'checkpoints':>12}"]
-    ckpt_total = other_total = 0
-    for method, items in by_method.items():
-        ckpts = sum(d.checkpoint for _, d in items)
-        others = sum(d.other for _, d in items)
-        ckpt_total, other_total = ckpt_total + ckpts, other_total + others
-        mean = lambda key: sum(d.parts.get(key, 0) for _, d in items) / len(items)  # noqa: E731
-        per = ckpts / len(items)
-        lines.append(f"{method:<17} {len(items):>6,} {res.fmt_bytes(per) if per else '-':>15} "
-                     f"{res.fmt_bytes(mean('model')) if per else '-':>10} "
-                     f"{res.fmt_bytes(mean('optimiser')) if per else '-':>10} "
-                     f"{res.fmt_bytes(mean('log')) if per else '-':>9} {res.fmt_bytes(others / len(items)):>16} "
-                     f"{res.fmt_bytes(ckpts) if ckpts else '-':>12}")
-    trained = sum(1 for c in costs if get_method(c.cfg.method).trains)
-    lean = other_total + res.REMOVED_RECORD_BYTES * trained
-    largest = max((d.checkpoint for items in by_method.values() for _, d in items), default=0)
-    lines.append(f"disk: {res.fmt_bytes(ckpt_total + other_total)} with keep_checkpoints: true (the default: "
-                 f"{res.fmt_bytes(ckpt_total)} of checkpoints + {res.fmt_bytes(other_total)} of logs and metrics); "
-                 f"{res.fmt_bytes(lean)} with keep_checkpoints: false (config.yaml), plus one checkpoint of up to "
-                 f"{res.fmt_bytes(largest)} per job running at once")
-
-    # GPU memory: the largest job per data set
-    best: dict[str, tuple] = {}
-    for c in costs:
-        m = res.gpu_memory(c, root, c.view_shapes)
-        if c.cfg.dataset not in best or m.total > best[c.cfg.dataset][1].total:
-            best[c.cfg.dataset] = (c, m)
-    gb = lambda n: f"{n / res.GB:.2f}"  # noqa: E731
-    lines += ["\nGPU memory of a training job, GB (the largest per data set; kept on the GPU: its normal training "
-              "images and OE pool as uint8; the network's weights, gradients, optimiser state and bf16 weight copies; "
-              "per step the float batches and views and the activations autograd saves, in bf16; not counted: the "
-              "backward's transient buffers, the CUDA context, the allocator's cache):",
-              f"{'data set':<14} {'largest job':<36} {'train imgs':>10} {'OE pool':>8} {'network':>8} {'views':>6} "
-              f"{'inputs':>7} {'activ.':>7} {'total':>7}"]
-    for name, (c, m) in best.items():
-        job = f"{c.cfg.method} cls {c.run.cls}" + (f" OE {c.cfg.oe}" if m.oe_images else "")
-        mark = "" if m.measured else "<="
-        lines.append(f"{name:<14} {job[:36]:<36} {mark + gb(m.train_images):>10} {mark + gb(m.oe_images):>8} "
-                     f"{gb(m.network):>8} {m.views:>6,} {gb(m.inputs):>7} {gb(m.activations):>7} "
-                     f"{mark + gb(m.total):>7}")
-    if any(not m.measured for _, m in best.values()):
-        lines.append("<=: images of data sets not prepared here at the widest canvas (an upper bound)")
-    return lines
 
 
 def _fmt_views(n: float) -> str:

@@ -92,7 +92,7 @@ class GraphedStep:
                 buffer.copy_(x, non_blocking=True)
 
     def _step(self, alpha: float, temperature: float):
-        from .train import training_step
+        from .train_step import training_step
 
         x_id, x_oe, y_id = self.inputs
         return training_step(self.model, self.method, self.optimizer, self.augment, self.gen, x_id, x_oe, alpha,

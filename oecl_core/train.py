@@ -7,12 +7,8 @@ from a checkpoint continues exactly as if it had never stopped.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,88 +29,23 @@ from .optim import alpha_at, build_optimizer, scheduled_lr, set_lr
 from .progress import Progress
 from .scores import center_crop
 from .step_graph import GraphedStep
+# The engine's parts in their own modules; their names stay importable from here, where the callers import them.
+from .checkpoint import (CHECKPOINT, CHECKPOINT_REMOVED, RESUMABLE_CHANGES, SETTING_DEFAULTS,  # noqa: F401
+                         CheckpointRemoved, ResumeMismatch, load_checkpoint, optimizer_state, settings_changes)
+from .run_log import (BN_SETTLE_STEPS, COLLAPSE_DROP, COLLAPSE_SEPARATION, LOG_FIELDS, is_collapsed,  # noqa: F401
+                      log_text, read_log)
+from .stops import STOP_CHECK_STEPS, STOP_SIGNALS, STOPPED_EXIT, RunStopped, StopRequests, should_stop  # noqa: F401
+from .train_step import training_step
 
-LOG_FIELDS = ["epoch", "loss", "lr", "alpha", "norm_id", "norm_oe", "norm_ood", "seconds", "images_per_s", "collapsed",
-              "mu_id", "sigma_id", "sigma_v_id", "mu_ood", "sigma_ood", "sigma_v_ood", "steps"]
+_log_text = log_text  # the name tests import
+
 AUG_STAT_VIEWS = 8  # augmented views per probe image for the mu / sigma / sigma_v statistics (Fig. 2)
-CHECKPOINT = "checkpoint.pt"
-# Left in a run folder instead of checkpoint.pt by a run scored with keep_checkpoint False (runner.remove_checkpoint).
-CHECKPOINT_REMOVED = "checkpoint_removed.json"
-# A run has collapsed (paper Fig. 4: the OE norm penalty pushed the features of the training images to zero
-# together with the OE's, and its AUROC means nothing) when, with the OE term on, the final mean ID feature norm
-# is below COLLAPSE_DROP of the largest ID norm logged once BatchNorm had settled AND no longer
-# COLLAPSE_SEPARATION times the OE norm. "Settled": the norms are logged in eval mode, and BatchNorm's running
-# statistics (momentum 0.1) keep 0.9^k of their initial values after k steps, which inflates early norms by
-# orders of magnitude when an epoch has few steps; after BN_SETTLE_STEPS steps that share is below 5%.
-COLLAPSE_DROP = 0.05
-COLLAPSE_SEPARATION = 2.0
-BN_SETTLE_STEPS = 30
 # A run whose convolution weights moved less than this (median relative change from their initialisation) has
 # barely left its random initialisation: flagged `undertrained` (docs/fidelity.md, optimiser pilot).
 UNDERTRAINED_CHANGE = 0.10
-# Settings that may change between an interrupted run and its resumption without changing the result.
-RESUMABLE_CHANGES = {"device", "checkpoint_every", "compile", "cuda_graphs", "score_batch_views"}
-# A checkpoint written before a setting existed ran with the setting's default.
-SETTING_DEFAULTS = RunConfig().to_dict()
-
-
-# SLURM sends SIGTERM at a job's time limit, on preemption and on scancel (then SIGKILL after KillWait, 30 s by
-# default), and SIGUSR1 where the job asked for a warning signal (--signal=USR1@N, profiles/slurm): either ends the
-# current step, writes a checkpoint and ends the run with RunStopped. The command line then requeues the SLURM job
-# (warning signal) or exits with STOPPED_EXIT for a retry (oecl_core/retry.py); both resume from that checkpoint.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-STOPPED_EXIT = 75  # EX_TEMPFAIL (sysexits.h): stopped, not failed; run the same command again to resume
-# With several processes the ranks agree to stop at the same step: every STOP_CHECK_STEPS steps (a host sync each).
-STOP_CHECK_STEPS = 10
 
 
 class TrainingDiverged(RuntimeError):
-    pass
-
-
-class RunStopped(Exception):
-    """A signal stopped the run; its checkpoint holds every finished step, and the same command resumes it.
-    warned: only SIGUSR1 came, the warning a job asks for before its time limit (SIGTERM may be a person's scancel)."""
-
-    def __init__(self, message: str, signals: list[str]):
-        super().__init__(message)
-        self.warned = bool(signals) and set(signals) == {"SIGUSR1"}
-
-
-class StopRequests:
-    """Records the STOP_SIGNALS received while training (handlers only in the main thread; the previous ones are
-    restored on exit)."""
-
-    def __init__(self):
-        self.received: list[str] = []
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._note)
-        return self
-
-    def _note(self, signum, frame):
-        name = signal.Signals(signum).name
-        if name not in self.received:
-            self.received.append(name)
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
-
-    def agreed(self, procs: Processes, device) -> bool:
-        """Whether to stop now: this process got a signal, or (several processes) any of them did."""
-        if not procs.active:
-            return bool(self.received)
-        flag = torch.tensor([float(bool(self.received))], device=device)
-        distributed.all_reduce_max(flag)
-        return bool(flag.item())
-
-
-class ResumeMismatch(RuntimeError):
     pass
 
 
@@ -186,42 +117,6 @@ def _sample(images, n, seed):
     return images[torch.randperm(len(images), generator=gen)[:n]]
 
 
-def read_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [{k: (int(v) if k in ("epoch", "collapsed") else float(v)) for k, v in row.items() if v is not None}
-                for row in csv.DictReader(fh)]
-
-
-def _log_text(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, restval="nan")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def is_collapsed(log: list[dict]) -> bool:
-    """Whether the run collapsed as in the paper's Fig. 4 (see COLLAPSE_DROP). A run without an active OE term
-    (SimCLR, or OECL still in its warm-up) cannot collapse this way and is never flagged. Logs written before the
-    `steps` column existed count epoch 1 as unsettled and every later epoch as settled."""
-    if not log:
-        return False
-    last = log[-1]
-    oe, norm_id = last.get("norm_oe", float("nan")), last["norm_id"]
-    if not (math.isfinite(norm_id) and math.isfinite(oe)) or last.get("alpha", 1.0) <= 0:
-        return False
-    settled, steps = [], 0
-    for i, row in enumerate(log):
-        row_steps = row.get("steps", float("nan"))
-        steps += row_steps if math.isfinite(row_steps) else (0 if i == 0 else BN_SETTLE_STEPS)
-        if steps >= BN_SETTLE_STEPS and math.isfinite(row["norm_id"]):
-            settled.append(row["norm_id"])
-    reference = max(settled, default=norm_id)
-    return norm_id < COLLAPSE_DROP * reference and norm_id < COLLAPSE_SEPARATION * oe
-
-
 def build_network(cfg: RunConfig, method=None) -> torch.nn.Module:
     """The run's network, initialised from its seed, on the CPU."""
     method = method or get_method(cfg.method)
@@ -240,88 +135,6 @@ def conv_weight_change(model, cfg: RunConfig) -> float:
     return float(torch.tensor(changes).median())
 
 
-class CheckpointRemoved(RuntimeError):
-    """The run was scored and its checkpoint removed (keep_checkpoints: false): it cannot be trained further."""
-
-
-def settings_changes(saved: dict, cfg: RunConfig) -> str:
-    """The settings that differ between a run folder's saved settings and cfg, beyond those a resumption may change
-    ("" when none); a setting the saved ones lack ran with its default."""
-    saved, wanted = {**{k: v for k, v in SETTING_DEFAULTS.items() if k not in saved}, **saved}, cfg.to_dict()
-    diff = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
-    return ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in diff)
-
-
-def load_checkpoint(out_dir: Path, cfg: RunConfig):
-    path = Path(out_dir) / CHECKPOINT
-    if not path.exists():
-        if (Path(out_dir) / CHECKPOINT_REMOVED).exists():
-            raise CheckpointRemoved(
-                f"{out_dir} was scored and its checkpoint removed ({CHECKPOINT_REMOVED}: keep_checkpoints false); "
-                "it cannot be trained further. Delete the run folder to train it again from the start.")
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    changes = settings_changes(dict(state["config"]), cfg)
-    if changes:
-        raise ResumeMismatch(
-            f"{path} was written by a run with other settings ({changes}). Use another output folder, "
-            "or delete the checkpoint to start this run over."
-        )
-    return state
-
-
-def training_step(model, method, optimizer, augment, gen, x_id, x_oe, alpha: float, temperature: float, y_id=None,
-                  precision: str = "auto", channels_last: bool | None = None, procs: Processes = SINGLE,
-                  autocast_cache: bool = True):
-    """One optimisation step on uint8 batches: the method's views, one forward over cat(ID views, OE views),
-    the method's loss (its targets: the ID labels y_id for a supervised method, else what the views carry).
-    Returns the detached loss (no host sync) and the number of views forwarded (by all processes).
-    model may be the compiled network; precision: see device.autocast; channels_last (None: on CUDA) feeds the
-    network channels-last inputs. With several processes (procs, oecl_core/distributed.py) x_id and x_oe are the
-    global batch, model is the DistributedDataParallel network, and each process forwards its share of the views.
-    autocast_cache False: see device.autocast (step_graph.GraphedStep's steps)."""
-    device = x_id.device
-    views = method.views(to_float(x_id), None if x_oe is None else to_float(x_oe), augment, gen)
-    targets = y_id if y_id is not None else views.targets
-    parts = [v for v in (views.id1, views.id2, views.oe) if v is not None]
-    if procs.active:
-        parts = [distributed.share(v, procs) for v in parts]
-    inputs = torch.cat(parts)
-    if channels_last is None:
-        channels_last = device.type == "cuda"
-    if channels_last:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with autocast(device, precision, cache=autocast_cache):
-        z = model(inputs).float()
-    if procs.active:  # every process computes the loss of the global batch
-        z = torch.cat(distributed.gather_groups(z, [len(p) for p in parts], procs))
-    n1, n2 = len(views.id1), 0 if views.id2 is None else len(views.id2)
-    z2 = z[n1:n1 + n2] if views.id2 is not None else None
-    z_oe = z[n1 + n2:] if views.oe is not None else None
-    loss = method.loss(z[:n1], z2, z_oe, alpha, temperature, targets=targets)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach(), len(inputs) * procs.world_size
-
-
-def optimizer_state(optimizer) -> dict:
-    """optimizer.state_dict() with every learning rate a float (GraphedStep keeps it in a device tensor)."""
-    state = optimizer.state_dict()
-    for group in state["param_groups"]:
-        if isinstance(group.get("lr"), torch.Tensor):
-            group["lr"] = group["lr"].item()
-    return state
-
-
-def _should_stop(stop: StopRequests, procs: Processes, device, step: int | None) -> bool:
-    # One process: a signal is seen after the step it arrived in. Several: they agree every STOP_CHECK_STEPS steps
-    # and at each epoch's end (step None), so that every rank stops at the same step.
-    if procs.active and step is not None and (step + 1) % STOP_CHECK_STEPS:
-        return False
-    return stop.agreed(procs, device)
-
-
 # Devices whose runs may set cuda_graphs (tests add "cpu" to drive the graphed engine path without a capture).
 GRAPH_DEVICES = ("cuda",)
 
@@ -338,6 +151,36 @@ def compiled_for_training(model, cfg: RunConfig, device: torch.device):
                              "choose one of them")
         return model
     return torch.compile(model) if cfg.compile else model
+
+
+@dataclass
+class Engine:
+    """What a run trains with, as build_engine makes it (train() and window.training_steps share it)."""
+    method: object
+    model: torch.nn.Module  # the network itself: checkpoints, probes and scoring use it
+    optimizer: torch.optim.Optimizer
+    augment: object
+    step_model: torch.nn.Module  # the module the training steps call (compiled, or the multi-process wrapper)
+
+    def start(self, cfg: RunConfig, train_images: torch.Tensor, resumed: bool) -> None:
+        """The method's start on the training images (a run resumed from a checkpoint has had it), and its binding
+        to the network."""
+        if not resumed:
+            self.method.on_start(self.model, train_images, cfg)
+        self.method.bind(self.model)
+
+
+def build_engine(cfg: RunConfig, method, device: torch.device, procs: Processes = SINGLE) -> Engine:
+    """The run's network (initialised from its seed: the global RNG is seeded here), optimiser, augmentation and
+    stepped module on `device`, for a configured method (method.configure(cfg) done)."""
+    use_cudnn_benchmark(device)
+    model = place_network(build_network(cfg, method), device)  # channels-last on CUDA, as runner.load_trained
+    if procs.active:
+        model = distributed.global_batchnorm(model, device)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    augment = method.train_augment(cfg)
+    step_model = compiled_for_training(distributed.wrap(model, procs, device) if procs.active else model, cfg, device)
+    return Engine(method, model, optimizer, augment, step_model)
 
 
 def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
@@ -367,13 +210,8 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
-    use_cudnn_benchmark(device)
-    model = place_network(build_network(cfg, method), device)  # channels-last on CUDA, as runner.load_trained
-    if procs.active:
-        model = distributed.global_batchnorm(model, device)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    augment = method.train_augment(cfg)
-    step_model = compiled_for_training(distributed.wrap(model, procs, device) if procs.active else model, cfg, device)
+    engine = build_engine(cfg, method, device, procs)
+    model, optimizer, augment, step_model = engine.model, engine.optimizer, engine.augment, engine.step_model
 
     if cfg.cuda_graphs and procs.active:
         raise ValueError("cuda_graphs records one process's step; train with one process, or leave cuda_graphs off")
@@ -396,9 +234,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     train_images = split.train.to(device)
     train_labels = split.train_labels.to(device) if method.needs_train_labels else None
     oe_images = split.oe.to(device) if needs_oe else None
-    if state is None:
-        method.on_start(model, train_images, cfg)
-    method.bind(model)
+    engine.start(cfg, train_images, resumed=state is not None)
     sizes = step_batches(cfg.batch_size, cfg.oe_batch_size, len(train_images))
     batch, steps, oe_batch = sizes.batch, sizes.steps, sizes.oe_batch
     if procs.active:
@@ -458,7 +294,7 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
                 else:
                     loss, n_inputs = graphed(x_id, x_oe, alpha, cfg.temperature, y_id)
                 step_losses.append(loss)
-                if step + 1 < steps and _should_stop(stop, procs, device, step):
+                if step + 1 < steps and should_stop(stop, procs, device, step):
                     if procs.is_main:
                         save_checkpoint(epoch, within={
                             "step": step + 1, "steps": steps, "aug_gen": aug_gen.get_state(),
@@ -490,13 +326,13 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
             log.append(row)
             row["collapsed"] = int(method.flags_collapse and is_collapsed(log))
             if procs.is_main:
-                write_text(out_dir / "log.csv", _log_text(log))
+                write_text(out_dir / "log.csv", log_text(log))
             bar.update(epoch + 1, f"loss {row['loss']:.3f} alpha {alpha:g} "
                                   f"|f| id {row['norm_id']:.3g} oe {row['norm_oe']:.3g}")
             if procs.is_main and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == end_epoch):
                 save_checkpoint(epoch + 1)
                 saved_epoch = epoch + 1
-            if epoch + 1 < end_epoch and _should_stop(stop, procs, device, None):
+            if epoch + 1 < end_epoch and should_stop(stop, procs, device, None):
                 if procs.is_main and saved_epoch != epoch + 1:
                     save_checkpoint(epoch + 1)
                 raise RunStopped(f"{out_dir}: stopped by {', '.join(stop.received) or 'another process'} after epoch "
@@ -507,5 +343,5 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     bar.close()
     done = log[-1]["epoch"] if log else 0
     if procs.is_main:
-        write_text(out_dir / "log.csv", _log_text(log))
+        write_text(out_dir / "log.csv", log_text(log))
     return TrainResult(out_dir, model, log, done, done >= cfg.epochs, method.flags_collapse and is_collapsed(log), time.monotonic() - started)

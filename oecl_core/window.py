@@ -98,27 +98,23 @@ def _shown(path) -> str:
 def training_steps(cfg):
     """A function running one training step of cfg's method as train() runs it, on synthetic images on cfg's
     device (the network, optimiser, augmentation and batches of the run's settings)."""
+    from .device import resolve_device
     from .throughput import synthetic_images
-    from .device import place_network, resolve_device, use_cudnn_benchmark
     from .methods import get_method
-    from .optim import build_optimizer, scheduled_lr, set_lr
-    from .train import build_network, compiled_for_training, epoch_generator, training_step
+    from .optim import scheduled_lr, set_lr
+    from .train import build_engine, epoch_generator, training_step
 
     device = resolve_device(cfg.device)
     method = get_method(cfg.method)
     method.configure(cfg)
-    use_cudnn_benchmark(device)
-    model = place_network(build_network(cfg, method), device)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    augment = method.train_augment(cfg)
-    step_model = compiled_for_training(model, cfg, device)
+    engine = build_engine(cfg, method, device)  # train()'s own setup, on one process
+    model, optimizer, augment, step_model = engine.model, engine.optimizer, engine.augment, engine.step_model
     size = cfg.stored_size or cfg.image_size
     images = synthetic_images(2 * cfg.batch_size, size, 0).to(device)
     labels = torch.zeros(len(images), dtype=torch.int64, device=device) if method.needs_train_labels else None
     needs_oe = method.uses_external_oe and cfg.alpha > 0
     oe = synthetic_images(2 * cfg.oe_batch_size, size, 1).to(device) if needs_oe else None
-    method.on_start(model, images, cfg)
-    method.bind(model)
+    engine.start(cfg, images, resumed=False)
     gen = epoch_generator(cfg.seed, 1, device)
     model.train()
 

@@ -188,9 +188,10 @@ def _config_figures():
 
 @pytest.mark.parametrize("name", [f"fig{i}" for i in range(1, 9)])
 def test_each_configured_figure_is_drawn_from_the_runs_its_kind_plans(tmp_path, name):
-    """Every figure of config.yaml (smoke preset): experiments.figure_runs plans its groups through FIGURE_KINDS,
-    synthetic run folders stand in for the planned runs (with their real resolved settings in metrics.json), and
-    the kind's draw function (what workflow_scripts/figure.py calls) draws it from exactly those folders."""
+    """Every figure of config.yaml (smoke preset): experiments.figure_runs plans its groups through
+    experiments.FIGURE_KINDS, synthetic run folders stand in for the planned runs (with their real resolved settings
+    in metrics.json), and the kind's drawer (figures.FIGURE_DRAWERS, what workflow_scripts/figure.py calls) draws it
+    from exactly those folders."""
     from oecl_core.experiments import figure_runs, run_config, table_for_preset
 
     figure = _config_figures()[name]
@@ -207,7 +208,7 @@ def test_each_configured_figure_is_drawn_from_the_runs_its_kind_plans(tmp_path, 
                 "auroc": {"s_l2": 0.6 + 0.1 * len(folders), "s_mu": 0.8}, "status": "ok", "settings": settings,
                 "timings": {"train_seconds": 1.0}}))
             folders[label].append(folder)
-    fig = F.FIGURE_KINDS[spec["kind"]].draw(folders, spec, name)
+    fig = F.FIGURE_DRAWERS[spec["kind"]](folders, spec, name)
     assert isinstance(fig, Figure)
     if spec["kind"] == "size_sweep":  # one error-bar line per legend entry, at the configured sizes
         containers = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
@@ -218,10 +219,17 @@ def test_each_configured_figure_is_drawn_from_the_runs_its_kind_plans(tmp_path, 
 
 
 def test_figure_kinds_are_the_planner_checks_choices():
-    from oecl_core.experiments import figure_runs
+    from oecl_core.experiments import FIGURE_KINDS, figure_runs
 
-    with pytest.raises(ValueError, match="kind 'histogram'; valid choices: " + ", ".join(F.FIGURE_KINDS)):
+    with pytest.raises(ValueError, match="kind 'histogram'; valid choices: " + ", ".join(FIGURE_KINDS)):
         figure_runs("fig1", {"kind": "histogram", "dataset": "digits"}, "smoke")
     with pytest.raises(ValueError, match=r"figures.fig6 \(kind weights\) needs weights"):
         figure_runs("fig6", {"kind": "weights", "dataset": "digits"}, "smoke")
-    assert {f["kind"] for f in _config_figures().values()} <= set(F.FIGURE_KINDS)
+    assert {f["kind"] for f in _config_figures().values()} <= set(FIGURE_KINDS)
+
+
+def test_every_planned_figure_kind_has_a_drawer():
+    """The planner's kinds (experiments.FIGURE_KINDS, the one list) and the drawers (figures.FIGURE_DRAWERS) agree."""
+    from oecl_core.experiments import FIGURE_KINDS
+
+    assert list(F.FIGURE_DRAWERS) == list(FIGURE_KINDS)

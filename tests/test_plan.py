@@ -47,8 +47,11 @@ def test_run_settings_are_what_the_training_job_resolves(run):
 def test_image_counts_follow_the_benchmarks_split_of_the_embedded_digits():
     from oecl_core.runner import split_for
 
-    for benchmark, cls in (("one_vs_rest", 3), ("leave_one_out", 1)):
-        cfg = resolve_config("smoke", "digits", "oecl", cls=cls, benchmark=benchmark)
+    for benchmark, cls, settings in (("one_vs_rest", 3, {}), ("leave_one_out", 1, {}),
+                                     ("one_vs_rest", 2, {"train_size": 50}),
+                                     ("few_shot", -1, {"shots": 5, "oe": "benchmark"}),
+                                     ("unlabeled", 0, {"anomaly": "digits", "oe": "sample_photos"})):
+        cfg = resolve_config("smoke", "digits", "oecl", cls=cls, benchmark=benchmark, **settings)
         split = split_for(cfg)
         n_train, n_test, source = plan.split_sizes(cfg)
         assert (n_train, n_test, source) == (len(split.train), len(split.test), "loaded")

@@ -1,4 +1,4 @@
-"""Snakemake adapter: one figure from its runs' logs and metrics, drawn by its kind (oecl_core.figures.FIGURE_KINDS)."""
+"""Snakemake adapter: one figure from its runs' logs and metrics, drawn by its kind (oecl_core.figures.FIGURE_DRAWERS)."""
 from pathlib import Path
 
 from oecl_core import figures
@@ -9,5 +9,5 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stderr_to_log(sm.log[0]):
     spec = table_for_preset(sm.params.figure, sm.wildcards.preset)
     groups = {label: [Path(f) for f in folders] for label, folders in sm.params.groups.items()}
-    fig = figures.FIGURE_KINDS[spec["kind"]].draw(groups, spec, sm.wildcards.name)
+    fig = figures.FIGURE_DRAWERS[spec["kind"]](groups, spec, sm.wildcards.name)
     figures.save_figure(fig, Path(sm.output.pdf).with_suffix(""))

@@ -9,10 +9,14 @@ Each builder is a pure function of in-memory image sets, so every protocol is te
     diminishing     a fixed union of normal classes, trained on n images; near OE from named classes (Fig. 3)
     defect_detection  category c is normal; its own defective test images are the anomalies (MVTec-AD, Table VII)
 Rule checked by every builder: the OE never contains a class that is an anomaly at test time.
+Each protocol is one Protocol (PROTOCOLS, at the end): its builder, the inputs it needs besides the data set, the
+image counts the planner expects of it and whether its runs are one per class; every other list of benchmarks
+(registry.BENCHMARKS, PER_CLASS, BUILDERS) is derived from PROTOCOLS.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -113,11 +117,6 @@ def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, ob
     return data
 
 
-def oe_pool_empty(cfg) -> bool:
-    """Whether a run's OE pool is empty by construction, known before any image is read: few-shot with k = 0."""
-    return cfg.benchmark == "few_shot" and cfg.shots == 0
-
-
 def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=(), anomaly_classes=(), near_oe_classes=(),
                 train_size: int = 0, seed: int = 0, **_) -> BenchmarkData:
     """Fig. 3: normal = union of normal_classes, subsampled to train_size (0: all); test = their test images
@@ -139,7 +138,89 @@ def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=()
     return data
 
 
-# The benchmarks whose runs are one per class of the data set (the class is the normal one, or the anomaly).
-PER_CLASS = ("one_vs_rest", "leave_one_out", "defect_detection")
-BUILDERS = {"one_vs_rest": one_vs_rest, "leave_one_out": leave_one_out, "unlabeled": unlabeled, "defect_detection": defect_detection,
-            "few_shot": few_shot, "diminishing": diminishing}
+# Fixed class lists of the diminishing-effect benchmark (Fig. 3), per data set.
+DIMINISHING = {
+    "raabin": dict(normal_classes=("lymphocyte", "monocyte"), anomaly_classes=("eosinophil",),
+                   near_oe_classes=("basophil", "neutrophil")),
+}
+
+
+# --- The protocols. sizes(cfg, train, test, sizes_of, class_names) -> (training images, test images) of a run, as
+# its builder would give them, from the images per class alone (the planner reads no image): train / test are the
+# data set's counts per class, sizes_of(name) another data set's (train, test, source), class_names() its classes.
+# options(dataset, oe, anomaly, train_size, load_test) -> the builder's inputs besides (train, test, cls, shots,
+# seed, obtainable), checked; load_test(name) reads another data set's test images.
+
+def _no_options(dataset, oe, anomaly, train_size, load_test) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    build: Callable[..., BenchmarkData]
+    sizes: Callable[..., tuple[int, int]]
+    per_class: bool = False  # one run per class of the data set (the class is the normal one, or the anomaly)
+    options: Callable[..., dict] = _no_options
+    subsamples_train: bool = False  # the builder applies train_size itself (within its normal classes)
+    oe_empty: Callable[..., bool] = lambda cfg: False  # the OE pool is empty by construction (before any image is read)
+
+
+def _unlabeled_sizes(cfg, train, test, sizes_of, class_names) -> tuple[int, int]:
+    if not cfg.anomaly:
+        raise ValueError(f"{cfg.dataset}: the unlabeled benchmark needs an anomaly data set")
+    anomaly_test = sum(sizes_of(cfg.anomaly)[1])
+    return sum(train), sum(test) + anomaly_test
+
+
+def _unlabeled_options(dataset, oe, anomaly, train_size, load_test) -> dict:
+    if not anomaly:
+        raise ValueError("the unlabeled benchmark needs an anomaly data set (--anomaly NAME)")
+    if anomaly == oe:
+        raise OEOverlapError(f"OE {oe!r} is the anomaly data set of the test; choose another OE source")
+    return {"anomaly_test": load_test(anomaly)}
+
+
+def _few_shot_sizes(cfg, train, test, sizes_of, class_names) -> tuple[int, int]:
+    # the classes few_shot picks: the largest is normal, the next largest the obtainable one (left out of the test)
+    order = sorted(range(len(train)), key=lambda c: -train[c])
+    normal = order[0] if cfg.cls < 0 else cfg.cls
+    obtainable = next(c for c in order if c != normal) if cfg.obtainable < 0 else cfg.obtainable
+    return train[normal], sum(test) - test[obtainable]
+
+
+def _diminishing_sizes(cfg, train, test, sizes_of, class_names) -> tuple[int, int]:
+    classes = class_names()
+    sets = DIMINISHING[cfg.dataset]
+    idx = lambda names: [classes.index(c) for c in names]
+    n_train = sum(train[c] for c in idx(sets["normal_classes"]))
+    return n_train, sum(test[c] for c in idx(sets["normal_classes"]) + idx(sets["anomaly_classes"]))
+
+
+def _diminishing_options(dataset, oe, anomaly, train_size, load_test) -> dict:
+    if dataset not in DIMINISHING:
+        raise ValueError(f"the diminishing benchmark is defined for {', '.join(DIMINISHING)}, not {dataset}")
+    return {**DIMINISHING[dataset], "train_size": train_size}
+
+
+# The one registry of protocols (its order is the order every listing of benchmarks shows).
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    Protocol("one_vs_rest", one_vs_rest, lambda cfg, train, test, *_: (train[cfg.cls], sum(test)), per_class=True),
+    Protocol("leave_one_out", leave_one_out, lambda cfg, train, test, *_: (sum(train) - train[cfg.cls], sum(test)),
+             per_class=True),
+    Protocol("unlabeled", unlabeled, _unlabeled_sizes, options=_unlabeled_options),
+    # the category's own test images only
+    Protocol("defect_detection", defect_detection, lambda cfg, train, test, *_: (train[cfg.cls], test[cfg.cls]),
+             per_class=True),
+    Protocol("few_shot", few_shot, _few_shot_sizes, oe_empty=lambda cfg: cfg.shots == 0),
+    Protocol("diminishing", diminishing, _diminishing_sizes, options=_diminishing_options, subsamples_train=True),
+)}
+# Derived names others import.
+PER_CLASS = tuple(name for name, p in PROTOCOLS.items() if p.per_class)
+BUILDERS = {name: p.build for name, p in PROTOCOLS.items()}
+
+
+def oe_pool_empty(cfg) -> bool:
+    """Whether a run's OE pool is empty by construction, known before any image is read: few-shot with k = 0."""
+    protocol = PROTOCOLS.get(cfg.benchmark)
+    return protocol is not None and protocol.oe_empty(cfg)

@@ -9,7 +9,7 @@ import torch
 
 from .core import ImageSet, Split, load_image_folder, resize_uint8
 from .prepared import default_data_root, is_prepared, load_prepared, read_manifest, require_prepared
-from .benchmarks import BUILDERS, PER_CLASS, OEOverlapError, subsample
+from .benchmarks import BUILDERS, DIMINISHING, PER_CLASS, PROTOCOLS, OEOverlapError, subsample  # noqa: F401 (exported)
 from .embedded import load_digits, load_sample_photo_crops
 from .prep import DataSet
 from .sets import SETS
@@ -141,13 +141,8 @@ def oe_choices_text() -> str:
     return "; ".join(f"{what}: {', '.join(names)}" for what, names in oe_choices().items()) + "; or folder:DIR"
 
 
-BENCHMARKS = BUILDERS
-
-# Fixed class lists of the diminishing-effect benchmark (Fig. 3), per data set.
-DIMINISHING = {
-    "raabin": dict(normal_classes=("lymphocyte", "monocyte"), anomaly_classes=("eosinophil",),
-                   near_oe_classes=("basophil", "neutrophil")),
-}
+# The benchmarks by name: the protocol registry itself (data/benchmarks.py; DIMINISHING and PER_CLASS come from there).
+BENCHMARKS = PROTOCOLS
 # `--oe benchmark`: the OE pool is the one the benchmark builds from the data set itself (few-shot, near OE).
 BENCHMARK_OE = "benchmark"
 
@@ -168,22 +163,14 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
     spec = get_dataset(dataset)
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if benchmark in PER_CLASS:
+    protocol = PROTOCOLS[benchmark]
+    if protocol.per_class:
         check_class(spec, cls)
     size = size or spec.load_size
     train, test = spec.load(size)
     options = dict(cls=cls, shots=shots, seed=seed, train_size=0, obtainable=obtainable)
-    if benchmark == "unlabeled":
-        if not anomaly:
-            raise ValueError("the unlabeled benchmark needs an anomaly data set (--anomaly NAME)")
-        if anomaly == oe:
-            raise OEOverlapError(f"OE {oe!r} is the anomaly data set of the test; choose another OE source")
-        options["anomaly_test"] = get_dataset(anomaly).load(size)[1]
-    if benchmark == "diminishing":
-        if dataset not in DIMINISHING:
-            raise ValueError(f"the diminishing benchmark is defined for {', '.join(DIMINISHING)}, not {dataset}")
-        options.update(DIMINISHING[dataset], train_size=train_size)
-    data = BUILDERS[benchmark](train, test, **options)
+    options.update(protocol.options(dataset, oe, anomaly, train_size, lambda name: get_dataset(name).load(size)[1]))
+    data = protocol.build(train, test, **options)
     oe_name = spec.default_oe if oe is None else oe
     if oe_name == BENCHMARK_OE:
         if data.oe is None:
@@ -192,7 +179,7 @@ def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, s
     else:
         pool = load_oe(oe_name, size, seed)
     normal_train, train_labels = data.train, data.train_labels
-    if train_size and benchmark != "diminishing":
+    if train_size and not protocol.subsamples_train:
         if train_size > len(normal_train):
             raise ValueError(f"train_size {train_size} exceeds the {len(normal_train)} normal training images")
         keep = subsample(len(normal_train), train_size, seed)
