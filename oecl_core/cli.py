@@ -8,21 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
-from typing import get_args, get_origin
 
-from .config import DATASET_OE, IDENTITY_FIELDS, PRESETS, SETTING_HELP, SETTING_TYPES, RunConfig
+from .cli_settings import add_overrides, overrides_of
+from .config import DATASET_OE, PRESETS, SETTING_HELP, RunConfig
 from .data import BENCHMARKS, DATASETS
 from .data.registry import oe_choices_text
 from .io import write_text
 from .methods import METHODS
-
-# Every RunConfig setting is a command-line override of the preset (--epochs, --lr-milestones 100 150, ...), generated
-# from its fields with the help its field gives (config.SETTING_HELP), except those naming the run and --oe, which
-# each subcommand declares with its own meaning.
-OVERRIDES = [f.name for f in fields(RunConfig) if f.name not in IDENTITY_FIELDS + ("oe",)]
-
 
 # The methods `sweep` runs unless --methods is given: the paper's two and the SimCLR they extend (docs/methods.md).
 SWEEP_METHODS = ("simclr", "oecl", "self_oecl")
@@ -32,26 +25,6 @@ SWEEP_METHODS = ("simclr", "oecl", "self_oecl")
 OE_HELP = ("OE source (default: the data set's" + "".join(f"; {oe} for {dataset} under {preset}"
                                                           for (preset, dataset), oe in DATASET_OE.items())
            + f"): {oe_choices_text()}")
-
-
-def _add_overrides(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("overrides of the preset (default: the preset's)")
-    for name in OVERRIDES:
-        kind, flag, text = SETTING_TYPES[name], "--" + name.replace("_", "-"), SETTING_HELP[name]
-        if kind is bool:
-            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif get_origin(kind) is tuple:
-            g.add_argument(flag, dest=name, type=get_args(kind)[0], nargs="*", default=None, metavar="N", help=text)
-        else:
-            g.add_argument(flag, dest=name, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
-    # the documented spellings of --no-oe-resample / --oe-resample
-    g.add_argument("--fixed-oe", dest="oe_resample", action="store_const", const=False,
-                   help="one fixed OE subset and batch order for every epoch (the public code's behaviour)")
-    g.add_argument("--resample-oe", dest="oe_resample", action="store_const", const=True, help=argparse.SUPPRESS)
-
-
-def _overrides(args) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in ((k, getattr(args, k)) for k in OVERRIDES)}
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -65,14 +38,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="run folder (config.json, log.csv, checkpoint.pt, metrics.json)")
     p.add_argument("--stop-after-epoch", type=int, default=None, help="stop early; the same command resumes later")
-    _add_overrides(p)
+    add_overrides(p)
 
 
 def _config(args) -> RunConfig:
     from .experiments import Run, run_config
 
     run = Run(args.benchmark, args.dataset, args.method, args.cls, args.seed)
-    return run_config(args.preset, run, oe=args.oe, **_overrides(args))
+    return run_config(args.preset, run, oe=args.oe, **overrides_of(args))
 
 
 def cmd_train(args) -> int:
@@ -141,7 +114,7 @@ def cmd_sweep(args) -> int:
         for cls in classes:
             for seed in args.seeds:
                 run = Run(args.benchmark, args.dataset, method, cls, seed)
-                cfg = run_config(args.preset, run, oe=args.oe, **_overrides(args))
+                cfg = run_config(args.preset, run, oe=args.oe, **overrides_of(args))
                 out = Path(args.out) / run.relative_folder
                 metrics = run_experiment(cfg, out)
                 metrics_files.append(out / "metrics.json")
@@ -245,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="smoke")
     p.add_argument("--oe", default=None, help=OE_HELP)
     p.add_argument("--out", required=True, help="folder for the runs and auc.csv")
-    _add_overrides(p)
+    add_overrides(p)
     p.set_defaults(fn=cmd_sweep)
     p = sub.add_parser("data", help="real data sets: status, how to get them, prepare (download, verify, convert)")
     p.add_argument("action", choices=["status", "prepare", "how"])
@@ -273,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="tableN, figN, report or all")
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--configfile", default="config.yaml", help="the pipeline's configuration")
-    p.add_argument("--bench-json", default=None, help="figures written by python -m oecl_core.bench --json on the training GPU")
+    p.add_argument("--bench-json", default=None, help="figures written by python -m oecl_core.throughput --json on the training GPU")
     p.add_argument("--throughput-32", type=float, default=None, help="training views/s of the OECL step at 32 px")
     p.add_argument("--throughput-224", type=float, default=None, help="training views/s of the OECL step at 224 px")
     p.set_defaults(fn=cmd_plan)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .cli import _add_overrides, _overrides
+from .cli_settings import add_overrides, overrides_of
 from .config import PRESETS, SETTING_HELP, RunConfig, resolve_config
 from .data import Split
 from .data.core import IMAGE_SUFFIXES, as_tensor, list_images, load_image_folder, read_image, stack_images
@@ -22,7 +22,7 @@ from .scores import IMAGE_SCORES
 def cmd_fit(args) -> int:
     from .train import train
 
-    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed, **_overrides(args))
+    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed, **overrides_of(args))
     normal = load_image_folder(args.normal, cfg.image_size).images
     oe = load_image_folder(args.oe, cfg.image_size).images
     empty = torch.zeros((0, *normal.shape[1:]), dtype=torch.uint8)
@@ -112,7 +112,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--seed", type=int, default=0, help=SETTING_HELP["seed"])
     p.add_argument("--stop-after-epoch", type=int, default=None)
-    _add_overrides(p)
+    add_overrides(p)
     p.set_defaults(fn=cmd_fit)
     p = sub.add_parser("predict", help="score images with a fitted model; writes a CSV (path, score)")
     p.add_argument("--model", required=True)

@@ -12,7 +12,7 @@ figure_runs), each run's settings resolved as its training job resolves them (ex
     GPU-hours     = (views trained x FLOPs per trained view + views scored x FLOPs per scored view) / FLOP rate.
 
 FLOPs per view are counted here (torch.utils.flop_counter) on the method's own network at the run's image size. The
-FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.bench` on the GPU that will train (per
+FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.throughput` on the GPU that will train (per
 image size: --bench-json, or --throughput-32 / --throughput-224 in training views/s of that step); without a
 measurement it is REFERENCE_TFLOPS, an assumption, and the output says so. Image counts come from the prepared data
 set's manifest, else from the data set's record (data/sets/: published split sizes, some approximate), and the output names which.
@@ -38,7 +38,7 @@ from .plan_resources import resource_lines
 from .plan_sizes import data_sizes, split_sizes  # noqa: F401
 
 # Achieved training FLOP rate assumed when no bench figure is given: 100 TFLOP/s, about a third of an A100's dense
-# bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.bench --json`.
+# bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.throughput --json`.
 REFERENCE_TFLOPS = 100.0
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def rates(throughput: dict[int, float] | None = None, bench_json: str | None = N
     report = json.loads(Path(bench_json).read_text()) if bench_json else None
     if report is not None and report.get("width") != 1.0:
         raise ValueError(f"{bench_json} measured ResNet-18 at width {report.get('width')}; the runs train it at width 1: "
-                         "run python -m oecl_core.bench --width 1 --json ...")
+                         "run python -m oecl_core.throughput --width 1 --json ...")
     for size in (32, 224):
         train_fpv, score_fpv = _resnet18_flops(size)
         r = report["sizes"].get(str(size), {}) if report is not None else {}
@@ -287,7 +287,7 @@ def render(groups: dict[str, list[Run]], preset: str, table: dict[int, Rate], da
                  f"({total / 24:,.1f} GPU-days)")
     lines.append("\nthroughput: " + "; ".join(f"{size} px: {rate.source}" for size, rate in sorted(table.items())))
     if any(rate.assumed for rate in table.values()):
-        lines.append("  (assumed, not measured: run python -m oecl_core.bench --json bench.json on the training GPU and "
+        lines.append("  (assumed, not measured: run python -m oecl_core.throughput --json bench.json on the training GPU and "
                      "pass --bench-json bench.json)")
     lines.append("image counts: " + "; ".join(f"{d}: {s}" for d, s in sorted(sources.items())))
     lines += memory_lines([cost(r) for r in distinct], data_root)

@@ -31,5 +31,6 @@ from .resources_data import (GB, DataSetUse, Size, data_set_uses, download_size,
 from .resources_disk import (LOG_CSV_BYTES_PER_EPOCH, REMOVED_RECORD_BYTES, SMALL_FILES_BYTES,  # noqa: F401
                              ZIP_BYTES_PER_STORAGE, NetworkState, RunDisk, build_network, log_pickle_bytes,
                              network_state, run_disk)
-from .resources_gpu import (FORWARD_CAP_MARGIN, INT32_ELEMENTS, GpuMemory, gpu_memory,  # noqa: F401
-                            largest_activation_per_view, max_forward_views, saved_bytes_per_view)
+from .forward_cap import (FORWARD_CAP_MARGIN, INT32_ELEMENTS, largest_activation_per_view,  # noqa: F401
+                          max_forward_views)
+from .resources_gpu import GpuMemory, gpu_memory, saved_bytes_per_view  # noqa: F401

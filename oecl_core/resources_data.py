@@ -84,7 +84,7 @@ def image_bytes(name: str, data_root: Path) -> tuple[list[int], list[int], bool]
     per = 3 * side * (canvas_width(side) if keeps_aspect(side) else side)
     if SETS[name].oe_only:
         return [pool_count(name)[0]], [per], not keeps_aspect(side)
-    from .plan import data_sizes
+    from .plan_sizes import data_sizes
 
     train, test, _ = data_sizes(name, data_root)
     return [sum(train), sum(test)], [per, per], not keeps_aspect(side)

@@ -123,7 +123,7 @@ class RunDisk:
 
 def log_pickle_bytes(epochs: int) -> int:
     """The pickled log a checkpoint carries: one dict of LOG_FIELDS floats per epoch."""
-    from .train import LOG_FIELDS
+    from .run_log import LOG_FIELDS
 
     row = {k: (1 if k in ("epoch", "collapsed") else 0.123456789) for k in LOG_FIELDS}
     one, two = (len(pickle.dumps([dict(row, epoch=i) for i in range(n)])) for n in (1, 2))

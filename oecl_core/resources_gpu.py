@@ -43,7 +43,7 @@ def _saved_bytes_per_view(cfg, height: int, width: int) -> tuple[int, int, int]:
         largest = max((b // 4 for b, dt in seen.values() if dt == torch.float32), default=0)
         return floats, other, largest
 
-    (f4, o4, l4), (f2, o2, l2) = count(4), count(2)
+    (f4, o4, l4), (f2, o2, _l2) = count(4), count(2)
     return (f4 - f2) // 2, (o4 - o2) // 2, l4 // 4
 
 
@@ -68,7 +68,7 @@ def _oe_images(cost, data_root: Path) -> tuple[int, int, bool]:
     from .data.registry import BENCHMARK_OE
     from .data.sets import SETS
     from .methods import get_method
-    from .plan import data_sizes
+    from .plan_sizes import data_sizes
 
     cfg = cost.cfg
     if not (get_method(cfg.method).uses_external_oe and cfg.alpha > 0) or cfg.oe in ("", "none"):
@@ -122,48 +122,3 @@ def gpu_memory(cost, data_root: Path, step_shapes) -> GpuMemory:
     inputs = 4 * (batch * per_train + oe_batch * per_oe) + 3 * 4 * views * c * h * w
     return GpuMemory(cost.n_train * per_train, n_oe * per_oe, network, inputs, activations, views, (c, h, w),
                      measured and oe_measured)
-
-
-# --------------------------------------------------------------------------- forward batch cap
-
-# CUDA kernels that index with 32-bit offsets (the channels-last max-pool of the ImageNet stem among them) fail or
-# corrupt memory once one tensor holds 2^31 elements or more; the cap keeps the largest activation this far below it.
-INT32_ELEMENTS = 2**31
-FORWARD_CAP_MARGIN = 0.9
-
-
-def largest_activation_per_view(model: torch.nn.Module, size: int) -> int:
-    """Elements per view of the largest tensor in a forward of `model` at size x size: the input or any module's
-    output (in ResNet-18 the functional ReLUs and sums are as large as the convolution outputs beside them), from
-    one view of zeros forwarded in eval mode without gradients on the model's own device (nothing in the model
-    changes). A real forward rather than one on the meta device: meta tensors go through torch's reference ops,
-    which import torch._dynamo, a second of start-up for every scored run."""
-    model = getattr(model, "_orig_mod", model)  # a torch.compile'd module: count its network, do not compile it
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        model = model.module
-    largest = [3 * size * size]
-
-    def hook(_module, _inputs, output):
-        for t in output if isinstance(output, (tuple, list)) else (output,):
-            if isinstance(t, torch.Tensor):
-                largest[0] = max(largest[0], t.numel())
-
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = model.training
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return largest[0]
-
-
-def max_forward_views(model: torch.nn.Module, size: int, margin: float = FORWARD_CAP_MARGIN) -> int:
-    """The most views of size x size one forward of `model` may take with its largest activation kept below
-    margin * 2^31 elements (ResNet-18, width 1: 29,491 at 32 px, CIFAR stem; 2,407 at 224 px, ImageNet stem)."""
-    return max(1, int(margin * INT32_ELEMENTS) // largest_activation_per_view(model, size))

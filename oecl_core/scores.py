@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .augment import Canvas, to_float
 from .device import autocast
-from .resources import max_forward_views
+from .forward_cap import max_forward_views
 
 # Every score a run records (metrics.json's auroc): the one list of their names.
 SCORE_NAMES = ("s_l2", "s_l2_ens", "s_mu", "sim_s_mu")

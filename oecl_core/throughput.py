@@ -27,28 +27,14 @@ from the timed steps of throughput_steps.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from .device import resolve_device
-from .throughput_figures import size_figures, why_failed
+from .throughput_figures import Budget, Recorder, size_figures, why_failed
 from .throughput_steps import peak_bf16_tflops, synthetic_images  # noqa: F401 (imported from here: window.py)
 
 SWITCHES = ("bf16", "channels_last", "compile", "foreach_lars", "cuda_graphs")
-
-
-class Budget:
-    """What is left of --budget-seconds (no bound without it)."""
-
-    def __init__(self, seconds: float | None):
-        self.deadline = None if seconds is None else time.perf_counter() + seconds
-
-    def left(self) -> float:
-        return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
-
-    def fits(self, estimate_s: float) -> bool:
-        return self.left() > estimate_s
 
 
 class _Stop(BaseException):
@@ -57,49 +43,6 @@ class _Stop(BaseException):
 
 def _raise_stop(signum, _frame):
     raise _Stop(signum)
-
-
-class Recorder:
-    """The report, and its JSON rewritten (atomically) after every figure: a run killed midway leaves every
-    figure measured so far, the figures done, those skipped and why, and, where it stopped, why."""
-
-    def __init__(self, report: dict, path, budget: Budget):
-        from .io import write_json
-
-        self.report, self.path, self.budget, self._write = report, path, budget, write_json
-        report.update(done=[], skipped={}, stopped=None, finished=False)
-        self.t0 = time.perf_counter()
-
-    def save(self):
-        self.report["elapsed_s"] = round(time.perf_counter() - self.t0, 2)
-        if self.path:
-            self._write(self.path, self.report)
-
-    def done(self, figure: str):
-        self.report["done"].append(figure)
-        self.save()
-
-    def skip(self, figure: str, reason: str) -> str:
-        self.report["skipped"][figure] = reason
-        print(f"  skipped {figure}: {reason}")
-        self.save()
-        return reason
-
-    def over_budget(self, estimate_s: float) -> str:
-        return f"budget: {max(0.0, self.budget.left()):.1f} s left, about {estimate_s:.1f} s needed"
-
-    def figure(self, name: str, estimate_s: float, fn) -> bool:
-        """Runs fn() if its estimate fits the budget; a failure is recorded and skipped, not fatal."""
-        if not self.budget.fits(estimate_s):
-            self.skip(name, self.over_budget(estimate_s))
-            return False
-        try:
-            fn()
-        except Exception as err:
-            self.skip(name, f"failed: {why_failed(err)}")
-            return False
-        self.done(name)
-        return True
 
 
 def main(argv=None) -> dict:

@@ -4,18 +4,14 @@ against what is left of the budget before it runs."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
-from .resources import max_forward_views
+from .forward_cap import max_forward_views
 from .step_graph import WARMUP_STEPS as GRAPH_WARMUP_STEPS
 from .throughput_steps import (compile_unavailable, lars_optimizer, make_step, optimizer_step_ms, peak_bf16_tflops,
                                peak_bytes, pil_throughput, reset_peak, scoring_throughput, step_flops, step_model,
                                sync_device, synthetic_images, views_per_second)
-
-if TYPE_CHECKING:
-    from .throughput import Recorder
 
 # The budget checks a figure against an estimate before it runs. A figure not yet measured is estimated from the
 # default step's measured time t, by these guesses (meant to err long):
@@ -26,6 +22,63 @@ PIL_START_S = 5.0
 FLOP_COUNT_STEP = 3.0  # a step under FlopCounterMode (Python dispatch per operator): at most 3 t
 LARS_REPEATS = 10  # timed LARS steps alone, each at most t / 2
 SCORE_VIEW = 2.0  # a scoring view: forward only, but its augmentation dominates on the CPU (1.75 t per view there)
+
+
+
+class Budget:
+    """What is left of --budget-seconds (no bound without it)."""
+
+    def __init__(self, seconds: float | None):
+        self.deadline = None if seconds is None else time.perf_counter() + seconds
+
+    def left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
+
+    def fits(self, estimate_s: float) -> bool:
+        return self.left() > estimate_s
+
+
+class Recorder:
+    """The report, and its JSON rewritten (atomically) after every figure: a run killed midway leaves every
+    figure measured so far, the figures done, those skipped and why, and, where it stopped, why."""
+
+    def __init__(self, report: dict, path, budget: Budget):
+        from .io import write_json
+
+        self.report, self.path, self.budget, self._write = report, path, budget, write_json
+        report.update(done=[], skipped={}, stopped=None, finished=False)
+        self.t0 = time.perf_counter()
+
+    def save(self):
+        self.report["elapsed_s"] = round(time.perf_counter() - self.t0, 2)
+        if self.path:
+            self._write(self.path, self.report)
+
+    def done(self, figure: str):
+        self.report["done"].append(figure)
+        self.save()
+
+    def skip(self, figure: str, reason: str) -> str:
+        self.report["skipped"][figure] = reason
+        print(f"  skipped {figure}: {reason}")
+        self.save()
+        return reason
+
+    def over_budget(self, estimate_s: float) -> str:
+        return f"budget: {max(0.0, self.budget.left()):.1f} s left, about {estimate_s:.1f} s needed"
+
+    def figure(self, name: str, estimate_s: float, fn) -> bool:
+        """Runs fn() if its estimate fits the budget; a failure is recorded and skipped, not fatal."""
+        if not self.budget.fits(estimate_s):
+            self.skip(name, self.over_budget(estimate_s))
+            return False
+        try:
+            fn()
+        except Exception as err:
+            self.skip(name, f"failed: {why_failed(err)}")
+            return False
+        self.done(name)
+        return True
 
 
 def why_failed(err: Exception) -> str:
@@ -83,7 +136,7 @@ def size_figures(size: int, args, device, rec: Recorder) -> dict:
         before it: one batch of images at the default step's time per view."""
         return SCORE_VIEW * step_s.get("default", 0.0) / views * n_min * (args.n_aug + 3)
 
-    for key, (label, precision, channels_last, compiled, per_parameter, graphed) in variants.items():
+    for key, (_label, precision, channels_last, compiled, per_parameter, graphed) in variants.items():
         t = step_s.get("default", 0.0)
         estimate = 0.0 if key == "default" else \
             max(1, args.warmup) * SLOWER_VARIANT * t + COMPILE_S * compiled + reserve()

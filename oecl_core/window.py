@@ -10,7 +10,7 @@ file as soon as it is known:
   device.json    torch / CUDA / cuDNN versions, GPU name, capability, memory, SM count, CPUs, host, commit
   syncs.json     host syncs per training step of each method (CUDA: torch.cuda.set_sync_debug_mode("warn") over
                  a few steps after a warm-up step; CPU: the host reads of tensors that would sync on a GPU)
-  bench.json     the quick throughput figures of `python -m oecl_core.bench` at 32 px (and bench.txt, its output)
+  bench.json     the quick throughput figures of `python -m oecl_core.throughput` at 32 px (and bench.txt, its output)
   ledger.csv     the rows of `verify` on as many CIFAR-10 classes as fit (every class in order, the methods in
                  the order given: SimCLR needs no downloaded OE), with runs/... and errors.log (oecl_core/outdir.py)
   summary.json   what was done and skipped, and why (summary.txt: the same for people)

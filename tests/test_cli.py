@@ -618,16 +618,17 @@ def test_every_run_setting_is_a_typed_command_line_override(command):
     preset, parsed to the field's type; a new field gets its option without touching the CLI."""
     from dataclasses import fields
 
-    from oecl_core.cli import _overrides, build_parser
+    from oecl_core.cli import build_parser
+    from oecl_core.cli_settings import overrides_of
     from oecl_core.config import IDENTITY_FIELDS, RunConfig
 
     parser = build_parser()
     settings = [f.name for f in fields(RunConfig) if f.name not in IDENTITY_FIELDS + ("oe",)]
-    assert set(_overrides(parser.parse_args([command, *REQUIRED[command]]))) == set(settings)
-    assert all(v is None for v in _overrides(parser.parse_args([command, *REQUIRED[command]])).values())
+    assert set(overrides_of(parser.parse_args([command, *REQUIRED[command]]))) == set(settings)
+    assert all(v is None for v in overrides_of(parser.parse_args([command, *REQUIRED[command]])).values())
     for name in settings:
         words, value = _sample(name)
-        got = _overrides(parser.parse_args([command, *REQUIRED[command], *words]))
+        got = overrides_of(parser.parse_args([command, *REQUIRED[command], *words]))
         assert got[name] == value and type(got[name]) is type(value), name
         assert all(v is None for k, v in got.items() if k != name)
     if command in ("run", "train"):  # with the run's own arguments, every setting but the spec's label

@@ -39,7 +39,7 @@ def _override_help(command: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", ["run", "train", "sweep", "fit"])
 def test_the_command_lines_help_is_the_fields(command):
-    from oecl_core.cli import OVERRIDES
+    from oecl_core.cli_settings import OVERRIDES
 
     helps = _override_help(command)
     assert set(helps) == set(OVERRIDES)

@@ -30,7 +30,7 @@ def _batch(n=8, size=16):
     """Smooth images, as the bench's. (On uniform noise, whose augmentations clamp into flat patches, one gradient of
     self_oecl came out 0.25% apart while the losses agreed to 1e-7: rounding-sensitive inputs, not a different
     computation.)"""
-    from oecl_core.bench import synthetic_images
+    from oecl_core.throughput import synthetic_images
 
     return synthetic_images(n, size, 0), synthetic_images(n, size, 1)
 
@@ -64,7 +64,7 @@ def _run_cfg():
 
 def _smooth_split():
     """tiny_split's layout with smooth 16-px images (see _batch)."""
-    from oecl_core.bench import synthetic_images
+    from oecl_core.throughput import synthetic_images
     from oecl_core.data import Split
 
     labels = torch.arange(12) % 2

@@ -151,7 +151,7 @@ def test_slurm_profile_asks_for_what_config_yaml_says_each_preset_needs(preset, 
     (dict(tables={"table1": {"seeds": 3, "rows": [{"dataset": "digits"}],
                              "columns": [{"method": "oecl", "run": True}]}}), "seeds"),
     (dict(tables={"table1": {"rows": [{"dataset": "mnist"}], "columns": [{"method": "oecl", "run": True}]}}), "digits"),
-    # figure kinds are checked against oecl_core.figures.FIGURE_KINDS, whose kinds the message lists
+    # figure kinds are checked against oecl_core.experiments.FIGURE_KINDS, whose kinds the message lists
     (dict(figures={"fig1": {"kind": "histogram", "dataset": "digits"}}), "size_sweep"),
     # a misspelt key is an error, never a setting silently dropped (seed: would run 1 seed instead of 5)
     (dict(tables={"table1": {"seed": [0], "rows": [{"dataset": "digits"}],

@@ -135,19 +135,3 @@ def test_a_run_stopped_by_sigterm_saves_why(tmp_path, monkeypatch):
     report = json.loads(path.read_text())
     assert stop.value.code == 143 and report["stopped"] == "SIGTERM" and not report["finished"]
     assert report["done"] == ["16/train/default"]
-
-
-def test_the_old_module_name_still_runs_the_script(monkeypatch, capsys):
-    # python -m oecl_core.bench: a deprecated alias while hints and docs elsewhere still name it
-    import runpy
-    import sys
-
-    monkeypatch.setattr(sys, "argv", ["python -m oecl_core.bench", "--help"])
-    monkeypatch.delitem(sys.modules, "oecl_core.bench", raising=False)  # as a fresh `python -m` finds it
-    with pytest.raises(SystemExit) as done:
-        runpy.run_module("oecl_core.bench", run_name="__main__")
-    out, err = capsys.readouterr()
-    assert done.value.code == 0 and "python -m oecl_core.throughput" in out and "deprecated" in err
-    from oecl_core import bench
-
-    assert bench.main is throughput.main and bench.synthetic_images is throughput_steps.synthetic_images

@@ -69,7 +69,7 @@ def test_tiny_window_writes_every_file_as_it_goes(jpeg_tree, tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == fit and rows[0]["cls"] == "0" and rows[0]["data_source"] == "cifar10-jpeg"
     assert "epochs=2" in rows[0]["overrides"] and 0 <= float(rows[0]["auroc_s_mu"]) <= 100
-    [run] = (out / "runs" / "cifar10-jpeg").glob("cifar10-simclr-cls0-*")
+    [run] = (out / "runs" / "cifar10-jpeg").glob("*/cifar10/simclr/0/seed0")
     assert {p.name for p in run.iterdir()} >= {"config.json", "log.csv", "metrics.json", "verify.json"}
     assert not (run / "checkpoint.pt").exists()  # finished: no checkpoint needed
     assert set(summary["files"]) >= {"device.json", "syncs.json", "bench.json", "ledger.csv", "summary.json"}
