@@ -105,7 +105,7 @@ def cmd_sweep(args) -> int:
     of the mean AUROCs."""
     from .data import get_dataset
     from .experiments import Run, run_config
-    from .report import collect, summarise
+    from .aggregate import collect, summarise
     from .runner import run_experiment
 
     classes = range(len(get_dataset(args.dataset).classes())) if args.classes is None else args.classes

@@ -322,7 +322,7 @@ def save_figure(fig: Figure, out_stem) -> list[Path]:
 
 
 def _draw_size_sweep(groups, f, name) -> Figure:
-    from .report import collect
+    from .aggregate import collect
 
     auc = collect([Path(run) / "metrics.json" for folders in groups.values() for run in folders])
     return fig_size_sweep(auc, f.get("score", "s_mu"), f["groups"], title=f"{name}: AUROC vs training-set size")

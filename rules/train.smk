@@ -1,6 +1,6 @@
 # One job per (benchmark spec, data set, method, class, seed). Re-running resumes from the run's checkpoint.
 # The run folder is RUNS_ROOT/RUN_FOLDER (oecl_core/experiments.py; its fields are the wildcards), as for the CLI's
-# sweep; the log and benchmark files mirror it.
+# sweep; the log and the timing file (Snakemake's `benchmark:` record of time and memory) mirror it.
 rule train_run:
     input:
         prepared_inputs,
@@ -9,7 +9,7 @@ rule train_run:
     log:
         f"results/{{preset}}/logs/train/{RUN_FOLDER}.log",
     benchmark:
-        f"results/{{preset}}/benchmarks/train/{RUN_FOLDER}.tsv"
+        f"results/{{preset}}/timings/train/{RUN_FOLDER}.tsv"
     params:
         out=lambda wc, output: os.path.dirname(output.metrics),
         data_root=DATA_ROOT,

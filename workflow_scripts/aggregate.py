@@ -1,7 +1,7 @@
-"""Snakemake adapter: metrics.json files -> auc.csv and a Markdown summary (logic in oecl_core.report)."""
+"""Snakemake adapter: metrics.json files -> auc.csv and a Markdown summary (logic in oecl_core.aggregate)."""
 
 from oecl_core.io import stderr_to_log, write_text
-from oecl_core.report import collect, summarise, to_markdown
+from oecl_core.aggregate import collect, summarise, to_markdown
 
 with stderr_to_log(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     auc = collect(snakemake.input)  # noqa: F821

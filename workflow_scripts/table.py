@@ -1,7 +1,7 @@
 """Snakemake adapter: one table's run metrics -> <name>.tex / .md / .csv and the rows behind it (oecl_core.tables)."""
 
 from oecl_core.io import stderr_to_log, write_text
-from oecl_core.report import collect
+from oecl_core.aggregate import collect
 from oecl_core.tables import write_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
