@@ -15,8 +15,8 @@ def metrics_rows(path) -> list[dict]:
     path = Path(path)
     m = json.loads(path.read_text())
     s = m["settings"]
-    base = dict(preset=s["preset"], benchmark=s.get("label") or s["benchmark"], dataset=s["dataset"], method=s["method"], cls=s["cls"],
-                seed=s["seed"], status=m["status"], oe=s["oe"], epochs=s["epochs"],
+    base = dict(preset=s["preset"], benchmark=s.get("label") or s["benchmark"], dataset=s["dataset"],
+                method=s["method"], cls=s["cls"], seed=s["seed"], status=m["status"], oe=s["oe"], epochs=s["epochs"],
                 train_seconds=m["timings"].get("train_seconds"), run=str(path.parent),
                 undertrained=bool(m.get("undertrained", False)))
     return [dict(base, score=name, auroc=value) for name, value in m["auroc"].items()]
@@ -24,7 +24,8 @@ def metrics_rows(path) -> list[dict]:
 
 def collect(paths) -> pd.DataFrame:
     rows = [row for p in paths for row in metrics_rows(p)]
-    return pd.DataFrame(rows, columns=AUC_COLUMNS).sort_values(["benchmark", "dataset", "method", "cls", "seed", "score"])
+    return pd.DataFrame(rows, columns=AUC_COLUMNS).sort_values(
+        ["benchmark", "dataset", "method", "cls", "seed", "score"])
 
 
 def summarise(auc: pd.DataFrame) -> pd.DataFrame:

@@ -209,7 +209,8 @@ class CropFlipAugment:
     def __init__(self, output_size: int, pad: int = 0, jitter: float = 0.0, noise: float = 0.0, flip_p: float = 0.5,
                  stretch: int = 0):
         if stretch and (pad or stretch < output_size):
-            raise ValueError(f"stretch ({stretch}) must be at least output_size ({output_size}) and excludes pad ({pad})")
+            raise ValueError(f"stretch ({stretch}) must be at least output_size ({output_size}) "
+                             f"and excludes pad ({pad})")
         self.output_size, self.pad, self.noise, self.flip_p, self.stretch = output_size, pad, noise, flip_p, stretch
         self.jitter = SimCLRAugment(jitter=(jitter,) * 4, jitter_p=1.0) if jitter > 0 else None
 

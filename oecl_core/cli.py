@@ -30,7 +30,8 @@ OE_HELP = ("OE source (default: the data set's" + "".join(f"; {oe} for {dataset}
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}, or folder:ROOT")
     p.add_argument("--benchmark", default="one_vs_rest",
-                   help=f"one of {', '.join(BENCHMARKS)}, optionally with settings: NAME~key=value~... (e.g. one_vs_rest~oe=svhn)")
+                   help=f"one of {', '.join(BENCHMARKS)}, optionally with settings: "
+                        "NAME~key=value~... (e.g. one_vs_rest~oe=svhn)")
     p.add_argument("--cls", type=int, default=0, help=SETTING_HELP["cls"])
     p.add_argument("--method", default="oecl", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--seed", type=int, default=0, help=SETTING_HELP["seed"])
@@ -118,13 +119,15 @@ def cmd_sweep(args) -> int:
                 out = Path(args.out) / run.relative_folder
                 metrics = run_experiment(cfg, out)
                 metrics_files.append(out / "metrics.json")
-                print(f"{method} class {cls} seed {seed}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics["auroc"].items())
+                print(f"{method} class {cls} seed {seed}: "
+                      + " ".join(f"{k} {v:.3f}" for k, v in metrics["auroc"].items())
                       + ("" if metrics["status"] == "ok" else f" [{metrics['status']}]"), flush=True)
     auc = collect(metrics_files)
     write_text(Path(args.out) / "auc.csv", auc.to_csv(index=False))
     summary = summarise(auc)
     print(f"\nmean AUROC (%) over classes, std across classes ({args.dataset}, {args.benchmark}, preset {args.preset}, "
-          f"{len(args.seeds)} seed(s)); collapsed runs are included and counted (mean_without_collapsed leaves them out):")
+          f"{len(args.seeds)} seed(s)); collapsed runs are included and counted "
+          "(mean_without_collapsed leaves them out):")
     print(summary.to_string(index=False))
     return 0
 
@@ -137,7 +140,8 @@ def cmd_data(args) -> int:
         print(catalog.status_table(root))
         return 0
     if not args.name:
-        raise ValueError(f"`data {args.action}` needs a data set name; valid choices: {', '.join(sorted(catalog.SETS))}")
+        raise ValueError(f"`data {args.action}` needs a data set name; "
+                         f"valid choices: {', '.join(sorted(catalog.SETS))}")
     entry = catalog.entry(args.name)
     if args.action == "how":
         print(entry.instructions)
@@ -146,7 +150,8 @@ def cmd_data(args) -> int:
     options = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in options.items()}
     manifest = catalog.prepare(args.name, root, force=args.force, local=args.source, **options)
     counts = ", ".join(f"{split}: {info['count']:,}" for split, info in manifest["splits"].items())
-    print(f"{args.name} prepared in {catalog.prepared_dir(args.name, root)} ({counts}; {len(manifest['class_names'])} classes; "
+    print(f"{args.name} prepared in {catalog.prepared_dir(args.name, root)} "
+          f"({counts}; {len(manifest['class_names'])} classes; "
           f"{len(manifest.get('skipped', []))} unreadable images skipped)")
     if args.name == "dior":
         from .data.sets.dior import dior_count_report
@@ -170,7 +175,8 @@ def cmd_device_window(args) -> int:
 def cmd_plan(args) -> int:
     from .plan import plan
 
-    throughput = {size: rate for size, rate in ((32, args.throughput_32), (224, args.throughput_224)) if rate is not None}
+    throughput = {size: rate for size, rate in ((32, args.throughput_32), (224, args.throughput_224))
+                  if rate is not None}
     print(plan(args.target, args.preset, args.configfile, throughput, args.bench_json))
     return 0
 
@@ -242,11 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
                                              "quick bench, and verify on as many CIFAR-10 classes as fit, into --out")
     add_window_arguments(p)
     p.set_defaults(fn=cmd_device_window)
-    p = sub.add_parser("plan", help="the runs of a pipeline target, the views they train and score, and their GPU-hours")
+    p = sub.add_parser("plan", help="the runs of a pipeline target, the views they train and score, "
+                                     "and their GPU-hours")
     p.add_argument("target", help="tableN, figN, report or all")
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--configfile", default="config.yaml", help="the pipeline's configuration")
-    p.add_argument("--bench-json", default=None, help="figures written by python -m oecl_core.throughput --json on the training GPU")
+    p.add_argument("--bench-json", default=None,
+                   help="figures written by python -m oecl_core.throughput --json on the training GPU")
     p.add_argument("--throughput-32", type=float, default=None, help="training views/s of the OECL step at 32 px")
     p.add_argument("--throughput-224", type=float, default=None, help="training views/s of the OECL step at 224 px")
     p.set_defaults(fn=cmd_plan)

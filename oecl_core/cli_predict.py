@@ -22,7 +22,8 @@ from .scores import IMAGE_SCORES
 def cmd_fit(args) -> int:
     from .train import train
 
-    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed, **overrides_of(args))
+    cfg = resolve_config(args.preset, "folder:" + args.normal, "oecl", oe="folder:" + args.oe, seed=args.seed,
+                         **overrides_of(args))
     normal = load_image_folder(args.normal, cfg.image_size).images
     oe = load_image_folder(args.oe, cfg.image_size).images
     empty = torch.zeros((0, *normal.shape[1:]), dtype=torch.uint8)

@@ -37,7 +37,8 @@ def parse_benchmark_spec(spec: str) -> tuple[str, dict]:
         key, eq, value = part.partition("=")
         if not eq or key not in SETTING_TYPES or key in IDENTITY_FIELDS:
             valid = sorted(k for k in SETTING_TYPES if k not in IDENTITY_FIELDS)
-            raise ValueError(f"bad setting {part!r} in benchmark spec {spec!r}; write key=value with a key among {', '.join(valid)}")
+            raise ValueError(f"bad setting {part!r} in benchmark spec {spec!r}; "
+                             f"write key=value with a key among {', '.join(valid)}")
         try:
             overrides[key] = parse_setting(key, value)
         except ValueError as err:

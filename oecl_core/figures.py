@@ -133,8 +133,10 @@ def fig2_ratio(runs, labels=None) -> Figure:
         values: list[float] = []
         for i, (label, logs) in enumerate(groups.items()):
             prefix = "" if len(groups) == 1 else f"{label}: "
-            values += _plot_band(ax, logs, f"{key}_id", color=f"C{i}", linestyle="-", marker=".", label=f"{prefix}normal")
-            values += _plot_band(ax, logs, f"{key}_ood", color=f"C{i}", linestyle="--", marker=".", label=f"{prefix}OOD")
+            values += _plot_band(ax, logs, f"{key}_id", color=f"C{i}", linestyle="-", marker=".",
+                                 label=f"{prefix}normal")
+            values += _plot_band(ax, logs, f"{key}_ood", color=f"C{i}", linestyle="--", marker=".",
+                                 label=f"{prefix}OOD")
         _log_y_if_wide(ax, values)
         ax.set(xlabel="epoch", ylabel=name, title=f"Fig. 2: {name} of augmented views")
         ax.legend(fontsize="small")
@@ -143,7 +145,8 @@ def fig2_ratio(runs, labels=None) -> Figure:
 
 
 def _variant_tokens(row) -> set[str]:
-    """The tokens a row of auc.csv matches: its benchmark's parts ('name', 'key=value', ...) and method=/oe=/dataset=."""
+    """The tokens a row of auc.csv matches: its benchmark's parts ('name', 'key=value', ...) and
+    method=/oe=/dataset=."""
     tokens = set(str(row["benchmark"]).split("~"))
     tokens |= {f"{k}={row[k]}" for k in ("method", "oe", "dataset") if k in row and pd.notna(row[k])}
     return tokens
@@ -252,7 +255,8 @@ def fig6_weights(runs) -> Figure:
             raise MissingFigureData(f"{run}/metrics.json lacks settings.uniformity_weight or a finite auroc.s_mu: "
                                     "Fig. 6 needs scored align_uniform runs")
         last = log.iloc[-1]
-        rows.append(dict(weight=float(weight), norm_id=last["norm_id"], norm_ood=last["norm_ood"], auroc=100 * float(s_mu)))
+        rows.append(dict(weight=float(weight), norm_id=last["norm_id"], norm_ood=last["norm_ood"],
+                         auroc=100 * float(s_mu)))
     table = pd.DataFrame(rows, columns=["weight", "norm_id", "norm_ood", "auroc"])
     if table["weight"].nunique() < 2:
         raise MissingFigureData(f"Fig. 6 needs runs with at least two different uniformity_weight values, got "
@@ -276,7 +280,8 @@ def fig6_weights(runs) -> Figure:
 
 def fig8_warmup(with_warmup_run, without_warmup_run) -> Figure:
     """Paper Fig. 8: training loss (left) and the norms of training (norm_id, solid) and OE (norm_oe, dashed)
-    samples (right) vs epoch for OECL with and without warm-up; a dashed line marks the end of the warm-up of the first run."""
+    samples (right) vs epoch for OECL with and without warm-up; a dashed line marks the end of the warm-up of the first
+    run."""
     fig = Figure(figsize=(10, 4))
     ax_loss, ax_norm = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     values: list[float] = []
@@ -291,7 +296,8 @@ def fig8_warmup(with_warmup_run, without_warmup_run) -> Figure:
             _mark_warmup([ax_loss, ax_norm], log)
     _log_y_if_wide(ax_norm, values)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Fig. 8: training loss")
-    ax_norm.set(xlabel="epoch", ylabel=r"mean $\ell_2$-norm $\|f(x)\|$", title=r"Fig. 8: $\ell_2$-norm of training and OE")
+    ax_norm.set(xlabel="epoch", ylabel=r"mean $\ell_2$-norm $\|f(x)\|$",
+                title=r"Fig. 8: $\ell_2$-norm of training and OE")
     for ax in (ax_loss, ax_norm):
         ax.legend(fontsize="small")
     fig.tight_layout()

@@ -46,14 +46,16 @@ ARMS = {
 def load_class(root: Path, part: str, cls: str, count: int | None, seed: int) -> torch.Tensor:
     files = list_images(root / part / cls)
     if not files:
-        raise FileNotFoundError(f"no images under {root / part / cls}: --data must hold train/<class>/ and test/<class>/")
+        raise FileNotFoundError(f"no images under {root / part / cls}: "
+                                    "--data must hold train/<class>/ and test/<class>/")
     if count is not None and count < len(files):
         keep = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:count].sort().values
         files = [files[i] for i in keep.tolist()]
     return torch.from_numpy(np.stack([read_image(f, 32) for f in files]))
 
 
-def build_pilot_split(root: Path, normal: str, oe_class: str, n_train: int, n_test_normal: int, n_test_other: int) -> Split:
+def build_pilot_split(root: Path, normal: str, oe_class: str, n_train: int, n_test_normal: int,
+                      n_test_other: int) -> Split:
     """Normal = `normal`; OE = every training image of `oe_class`; test = normal test images against the other
     classes except the OE class (so the OE never contains a test anomaly)."""
     classes = sorted(d.name for d in (root / "test").iterdir() if d.is_dir())
@@ -101,10 +103,12 @@ def summarise(args) -> list[dict]:
             checkpoints = sorted({1, max(1, n // 4), max(1, n // 2), n})
             rows.append({
                 "arm": arm, "method": method, "seeds": len(ms),
-                "auroc_s_mu_mean": statistics.mean(auc), "auroc_s_mu_std": statistics.stdev(auc) if len(auc) > 1 else 0.0,
+                "auroc_s_mu_mean": statistics.mean(auc),
+                "auroc_s_mu_std": statistics.stdev(auc) if len(auc) > 1 else 0.0,
                 "auroc_s_mu_runs": " ".join(f"{a:.1f}" for a in auc),
                 "conv_weight_change_median": statistics.median(change),
-                "loss_at_epochs": " ".join(f"{e}:{statistics.mean(log[e - 1]['loss'] for log in logs):.3f}" for e in checkpoints),
+                "loss_at_epochs": " ".join(f"{e}:{statistics.mean(log[e - 1]['loss'] for log in logs):.3f}"
+                                           for e in checkpoints),
                 "norm_id_last": statistics.mean(log[-1]["norm_id"] for log in logs),
                 "collapsed": sum(int(is_collapsed(log)) for log in logs),
                 "train_seconds_mean": statistics.mean(m["timings"]["train_seconds_logged"] for m in ms),
@@ -117,7 +121,8 @@ def summary_markdown(rows: list[dict]) -> str:
     lines = ["| arm | method | seeds | AUROC s_mu (%) mean ± std | per seed | median conv weight change | "
              "mean loss at epochs | final ID norm | collapsed |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['arm']}` | {r['method']} | {r['seeds']} | {r['auroc_s_mu_mean']:.1f} ± {r['auroc_s_mu_std']:.1f} | "
+        lines.append(f"| `{r['arm']}` | {r['method']} | {r['seeds']} | "
+                     f"{r['auroc_s_mu_mean']:.1f} ± {r['auroc_s_mu_std']:.1f} | "
                      f"{r['auroc_s_mu_runs']} | {100 * r['conv_weight_change_median']:.1f}% | {r['loss_at_epochs']} | "
                      f"{r['norm_id_last']:.2g} | {r['collapsed']} |")
     return "\n".join(lines) + "\n"
@@ -146,10 +151,12 @@ def plot_losses(args, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m oecl_core.pilot", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="CIFAR-10 as an ImageFolder tree: DATA/train/<class>/, DATA/test/<class>/")
+    p.add_argument("--data", required=True,
+                   help="CIFAR-10 as an ImageFolder tree: DATA/train/<class>/, DATA/test/<class>/")
     p.add_argument("--out", required=True, help="folder for the runs and the summary (resumable)")
     p.add_argument("--normal", default="airplane")
-    p.add_argument("--oe-class", default="truck", help="training images of this class are the OE; it leaves the test set")
+    p.add_argument("--oe-class", default="truck",
+                   help="training images of this class are the OE; it leaves the test set")
     p.add_argument("--train-images", type=int, default=400)
     p.add_argument("--test-normal", type=int, default=500)
     p.add_argument("--test-other", type=int, default=100, help="test images of each other class")
@@ -165,7 +172,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     root = Path(args.data).expanduser().resolve()
     if not args.summary_only:
-        split = build_pilot_split(root, args.normal, args.oe_class, args.train_images, args.test_normal, args.test_other)
+        split = build_pilot_split(root, args.normal, args.oe_class, args.train_images, args.test_normal,
+                                  args.test_other)
         print(split.description, file=sys.stderr)
         for seed in args.seeds:
             for arm in args.arms:
@@ -182,7 +190,8 @@ def main(argv=None) -> int:
     (out / "summary.md").write_text(summary_markdown(rows))
     plot_losses(args, out / "loss_curves.png")
     for r in rows:
-        print(f"{r['arm']:9s} {r['method']:7s} n={r['seeds']} AUROC {r['auroc_s_mu_mean']:.1f} +- {r['auroc_s_mu_std']:.1f} "
+        print(f"{r['arm']:9s} {r['method']:7s} n={r['seeds']} AUROC "
+              f"{r['auroc_s_mu_mean']:.1f} +- {r['auroc_s_mu_std']:.1f} "
               f"({r['auroc_s_mu_runs']}) conv change {r['conv_weight_change_median']:.3f} loss {r['loss_at_epochs']}")
     return 0
 

@@ -12,10 +12,11 @@ figure_runs), each run's settings resolved as its training job resolves them (ex
     GPU-hours     = (views trained x FLOPs per trained view + views scored x FLOPs per scored view) / FLOP rate.
 
 FLOPs per view are counted here (torch.utils.flop_counter) on the method's own network at the run's image size. The
-FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.throughput` on the GPU that will train (per
-image size: --bench-json, or --throughput-32 / --throughput-224 in training views/s of that step); without a
+FLOP rate is that of the OECL ResNet-18 step measured by `python -m oecl_core.throughput` on the GPU that will train
+(per image size: --bench-json, or --throughput-32 / --throughput-224 in training views/s of that step); without a
 measurement it is REFERENCE_TFLOPS, an assumption, and the output says so. Image counts come from the prepared data
-set's manifest, else from the data set's record (data/sets/: published split sizes, some approximate), and the output names which.
+set's manifest, else from the data set's record (data/sets/: published split sizes, some approximate), and the output
+names which.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ from .plan_resources import resource_lines
 from .plan_sizes import data_sizes, split_sizes  # noqa: F401
 
 # Achieved training FLOP rate assumed when no bench figure is given: 100 TFLOP/s, about a third of an A100's dense
-# bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with `python -m oecl_core.throughput --json`.
+# bf16 peak and a tenth of an H100's. An assumption, not a measurement: measure with
+# `python -m oecl_core.throughput --json`.
 REFERENCE_TFLOPS = 100.0
 
 @dataclass(frozen=True)
@@ -179,8 +181,8 @@ def rates(throughput: dict[int, float] | None = None, bench_json: str | None = N
     out = {}
     report = json.loads(Path(bench_json).read_text()) if bench_json else None
     if report is not None and report.get("width") != 1.0:
-        raise ValueError(f"{bench_json} measured ResNet-18 at width {report.get('width')}; the runs train it at width 1: "
-                         "run python -m oecl_core.throughput --width 1 --json ...")
+        raise ValueError(f"{bench_json} measured ResNet-18 at width {report.get('width')}; "
+                         "the runs train it at width 1: run python -m oecl_core.throughput --width 1 --json ...")
     for size in (32, 224):
         train_fpv, score_fpv = _resnet18_flops(size)
         r = report["sizes"].get(str(size), {}) if report is not None else {}
@@ -193,8 +195,8 @@ def rates(throughput: dict[int, float] | None = None, bench_json: str | None = N
             if not throughput[size] > 0:
                 raise ValueError(f"--throughput-{size} must be > 0 views/s, got {throughput[size]}")
             rate = throughput[size] * train_fpv
-            out[size] = Rate(rate, rate, f"{throughput[size]:g} training views/s of the OECL step (scoring assumed at the "
-                                         "same FLOP rate)", False)
+            out[size] = Rate(rate, rate, f"{throughput[size]:g} training views/s of the OECL step "
+                                         "(scoring assumed at the same FLOP rate)", False)
         else:
             rate = REFERENCE_TFLOPS * 1e12
             out[size] = Rate(rate, rate, f"ASSUMED {REFERENCE_TFLOPS:g} TFLOP/s (reference figure, not measured)", True)
@@ -234,7 +236,8 @@ def target_groups(config: dict, target: str, preset: str) -> dict[str, list[Run]
         return {target: table_runs(target, tables[target], preset)}
     if target in figures:
         return {target: flatten(figure_runs(target, figures[target], preset))}
-    raise ValueError(f"unknown target {target!r}; valid choices: {', '.join(list(tables) + list(figures))}, report, all")
+    raise ValueError(f"unknown target {target!r}; "
+                     f"valid choices: {', '.join(list(tables) + list(figures))}, report, all")
 
 
 def _fmt_views(n: float) -> str:
@@ -273,10 +276,11 @@ def render(groups: dict[str, list[Run]], preset: str, table: dict[int, Rate], da
             hours = sum(gpu_hours(c, table) for c in costs)
             group_hours += hours
             epochs = sorted({c.cfg.epochs for c in costs})
-            mean = lambda key: sum(getattr(c, key) for c in costs) / len(costs)
+            mean = lambda key, costs=costs: sum(getattr(c, key) for c in costs) / len(costs)
             lines.append(f"{method:<12} {len(costs):>6,} {'/'.join(map(str, epochs)):>8} "
                          f"{_fmt_views(mean('views_trained')):>18} {_fmt_views(mean('views_scored')):>17}"
-                         f"{'*' if costs[0].score_lower_bound else ' '} {_fmt_hours(hours / len(costs)):>9} {_fmt_hours(hours):>10}")
+                         f"{'*' if costs[0].score_lower_bound else ' '} "
+                         f"{_fmt_hours(hours / len(costs)):>9} {_fmt_hours(hours):>10}")
             lower |= costs[0].score_lower_bound
             for c in costs:
                 sources[c.cfg.dataset] = c.sizes_source
@@ -287,8 +291,8 @@ def render(groups: dict[str, list[Run]], preset: str, table: dict[int, Rate], da
                  f"({total / 24:,.1f} GPU-days)")
     lines.append("\nthroughput: " + "; ".join(f"{size} px: {rate.source}" for size, rate in sorted(table.items())))
     if any(rate.assumed for rate in table.values()):
-        lines.append("  (assumed, not measured: run python -m oecl_core.throughput --json bench.json on the training GPU and "
-                     "pass --bench-json bench.json)")
+        lines.append("  (assumed, not measured: run python -m oecl_core.throughput --json bench.json "
+                     "on the training GPU and pass --bench-json bench.json)")
     lines.append("image counts: " + "; ".join(f"{d}: {s}" for d, s in sorted(sources.items())))
     lines += memory_lines([cost(r) for r in distinct], data_root)
     lines += resource_lines([cost(r) for r in distinct], preset, data_root)

@@ -99,6 +99,6 @@ def memory_lines(costs: list, data_root: Path | None = None) -> list[str]:
                      f"{c.n_train:,} training images + OE {c.cfg.oe}): {gib(before)} -> {'' if measured else '<= '}"
                      f"{gib(after)}")
     if any(not f.measured for f in found.values()):
-        lines.append("<= : not prepared here, so the widest canvas (shorter side x MAX_ASPECT, oecl_core/data/core.py); "
-                     "a prepared set's manifest gives its own")
+        lines.append("<= : not prepared here, so the widest canvas (shorter side x MAX_ASPECT, "
+                     "oecl_core/data/core.py); a prepared set's manifest gives its own")
     return lines

@@ -49,7 +49,7 @@ def resource_lines(costs: list, preset: str, data_root: Path | None = None) -> l
         ckpts = sum(d.checkpoint for _, d in items)
         others = sum(d.other for _, d in items)
         ckpt_total, other_total = ckpt_total + ckpts, other_total + others
-        mean = lambda key: sum(d.parts.get(key, 0) for _, d in items) / len(items)  # noqa: E731
+        mean = lambda key, items=items: sum(d.parts.get(key, 0) for _, d in items) / len(items)  # noqa: E731
         per = ckpts / len(items)
         lines.append(f"{method:<17} {len(items):>6,} {res.fmt_bytes(per) if per else '-':>15} "
                      f"{res.fmt_bytes(mean('model')) if per else '-':>10} "

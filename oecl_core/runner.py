@@ -111,7 +111,8 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
         "undertrained": change is not None and change < UNDERTRAINED_CHANGE,
         "settings": cfg.to_dict(),
         "seed": cfg.seed,
-        "split": {"description": split.description, "n_train": len(split.train), "n_oe": 0 if split.oe is None else len(split.oe),
+        "split": {"description": split.description, "n_train": len(split.train),
+                  "n_oe": 0 if split.oe is None else len(split.oe),
                   "n_test": len(split.test), "n_test_normal": int(normal.sum())},
         "final_norms": {k: log[-1][k] for k in ("norm_id", "norm_oe", "norm_ood")} if log else {},
         "timings": {"train_seconds": train_seconds, "score_seconds": score_seconds,
@@ -122,11 +123,14 @@ def score_run(cfg: RunConfig, out_dir, split: Split | None = None, model=None, t
     write_json(out_dir / "metrics.json", metrics)
     if collapsed:
         warnings.warn(f"{out_dir}: the run collapsed (mean ID feature norm fell to {log[-1]['norm_id']:.3g}, no longer "
-                      "above the OE norm); its AUROCs are not meaningful and metrics.json says status=collapsed")
+                      "above the OE norm); its AUROCs are not meaningful and metrics.json says status=collapsed",
+                      stacklevel=1)
     if metrics["undertrained"]:
-        warnings.warn(f"{out_dir}: the convolution weights moved a median {100 * change:.2f}% from their initialisation "
-                      f"(under {100 * UNDERTRAINED_CHANGE:.0f}%): the run is under-trained and metrics.json says "
-                      "undertrained=true; raise the learning rate or the number of steps (see docs/fidelity.md)")
+        warnings.warn(f"{out_dir}: the convolution weights moved a median {100 * change:.2f}% from their "
+                      f"initialisation (under {100 * UNDERTRAINED_CHANGE:.0f}%): the run is under-trained and "
+                      "metrics.json says undertrained=true; raise the learning rate or the number of steps "
+                      "(see docs/fidelity.md)",
+                      stacklevel=1)
     return metrics
 
 

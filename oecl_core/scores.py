@@ -46,7 +46,8 @@ def hsc_score(z: torch.Tensor) -> torch.Tensor:
     return torch.exp(-hsc_distance(z))
 
 
-def max_cosine(queries: torch.Tensor, bank: torch.Tensor, exclude_self: bool = False, chunk: int = 4096) -> torch.Tensor:
+def max_cosine(queries: torch.Tensor, bank: torch.Tensor, exclude_self: bool = False,
+               chunk: int = 4096) -> torch.Tensor:
     """Largest cosine similarity of each query to the bank; exclude_self drops the diagonal (queries == bank)."""
     bank = F.normalize(bank.float(), dim=1)
     out = []
@@ -128,11 +129,14 @@ def score_images(model, test_images: torch.Tensor, augment, train_images: torch.
     scores = {k: v for k, v in test.items() if k != "features"}
     if train_images is not None and n_aug:
         bank = feature_stats(model, train_images, augment, 0, batch_size, seed, image_size)["features"]
-        # Training means of both terms, from a fixed subset (the nearest neighbour of a training image is itself: skip it).
+        # Training means of both terms, from a fixed subset (the nearest neighbour of a training image is itself:
+        # skip it).
         ref = torch.arange(min(train_reference, len(train_images)))
         ref_stats = feature_stats(model, train_images[ref], augment, n_aug, batch_size, seed + 1, image_size,
                                   mu_with_clean=mu_with_clean, forward_batch=forward_batch)
-        train_sim = max_cosine(bank[ref], bank, exclude_self=True).double().cpu().numpy() if len(bank) > 1 else np.ones(1)
+        train_sim = (max_cosine(bank[ref], bank, exclude_self=True).double().cpu().numpy() if len(bank) > 1
+                     else np.ones(1))
         test_sim = max_cosine(test["features"], bank).double().cpu().numpy()
-        scores["sim_s_mu"] = test_sim / max(train_sim.mean(), 1e-12) + test["s_mu"] / max(ref_stats["s_mu"].mean(), 1e-12)
+        scores["sim_s_mu"] = (test_sim / max(train_sim.mean(), 1e-12)
+                              + test["s_mu"] / max(ref_stats["s_mu"].mean(), 1e-12))
     return scores

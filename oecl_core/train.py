@@ -87,7 +87,8 @@ def mean_feature_norm(model, images: torch.Tensor | None, size: int, batch_size:
 
 
 @torch.no_grad()
-def augmentation_stats(model, images: torch.Tensor | None, augment, size: int, views: int = AUG_STAT_VIEWS, seed: int = 0) -> dict:
+def augmentation_stats(model, images: torch.Tensor | None, augment, size: int,
+                       views: int = AUG_STAT_VIEWS, seed: int = 0) -> dict:
     """The quantities of Theorem III.1, averaged over images: with f_1..f_V the features of V augmented views
     and m their mean, mu = ||m||, sigma = spread along m / ||m||, sigma_v = sqrt(trace of the covariance
     perpendicular to m). Returns mean mu, mean sigma and mean sigma_v (NaN without images)."""
@@ -183,7 +184,8 @@ def build_engine(cfg: RunConfig, method, device: torch.device, procs: Processes 
     return Engine(method, model, optimizer, augment, step_model)
 
 
-def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None, progress: bool | None = None) -> TrainResult:
+def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = None,
+          progress: bool | None = None) -> TrainResult:
     """Train (or resume) the run in out_dir; writes config.json, log.csv and checkpoint.pt there.
 
     stop_after_epoch ends this call early (the run can be resumed later), e.g. to fit a cluster time limit.
@@ -193,20 +195,23 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     procs, device = distributed.setup(cfg.device)
     method = get_method(cfg.method)
     if procs.active and cfg.method not in distributed.METHODS:
-        raise ValueError(f"method {cfg.method} has no multi-process training (checked: {', '.join(distributed.METHODS)}); "
-                         "train it with one process")
+        raise ValueError(f"method {cfg.method} has no multi-process training "
+                         f"(checked: {', '.join(distributed.METHODS)}); train it with one process")
     method.configure(cfg)
     needs_oe = method.uses_external_oe and cfg.alpha > 0
     if needs_oe and split.oe is None:
-        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, but the run has no OE source ({cfg.oe!r})")
+        raise ValueError(f"method {cfg.method} with alpha {cfg.alpha} needs OE images, "
+                         f"but the run has no OE source ({cfg.oe!r})")
     if needs_oe and len(split.oe) == 0:  # empty by construction (few-shot with k = 0)
         if not method.oe_optional:
             raise empty_oe_error(cfg)
-        print(f"{out_dir}: the OE pool is empty (0 images), so the OE term is zero and the run trains SimCLR", file=sys.stderr)
+        print(f"{out_dir}: the OE pool is empty (0 images), so the OE term is zero and the run trains SimCLR",
+              file=sys.stderr)
         needs_oe = False
     if method.needs_train_labels and split.train_labels is None:
-        raise ValueError(f"method {cfg.method} learns from class labels, but benchmark {cfg.benchmark} gives its training "
-                         "images none; use the unlabeled benchmark (all classes of the data set are normal, Table VIII)")
+        raise ValueError(f"method {cfg.method} learns from class labels, but benchmark {cfg.benchmark} "
+                         "gives its training images none; use the unlabeled benchmark "
+                         "(all classes of the data set are normal, Table VIII)")
     if len(split.train) < 2:
         raise ValueError(f"{len(split.train)} normal training image(s): contrastive training needs at least 2")
 
@@ -344,4 +349,5 @@ def train(cfg: RunConfig, split: Split, out_dir, stop_after_epoch: int | None = 
     done = log[-1]["epoch"] if log else 0
     if procs.is_main:
         write_text(out_dir / "log.csv", log_text(log))
-    return TrainResult(out_dir, model, log, done, done >= cfg.epochs, method.flags_collapse and is_collapsed(log), time.monotonic() - started)
+    return TrainResult(out_dir, model, log, done, done >= cfg.epochs,
+                       method.flags_collapse and is_collapsed(log), time.monotonic() - started)

@@ -195,7 +195,8 @@ def test_random_crop_positions_cover_the_whole_image_uniformly():
 def test_stretch_crop_is_eoes_clip_crop():
     im = photo(512, 256, 7)  # eoe's CLIP at 224 px: Resize((256, 256)), RandomCrop(224)
     canvas = to_float(canvas_of([im, photo(300, 300)]))[0]
-    stretched = to_float(torch.from_numpy(np.asarray(im.resize((S, S), Image.BILINEAR)).transpose(2, 0, 1).copy())[None])
+    stretched = to_float(
+        torch.from_numpy(np.asarray(im.resize((S, S), Image.BILINEAR)).transpose(2, 0, 1).copy())[None])
     for seed in range(5):
         u = torch.rand(1, 8, generator=gen(seed))
         top, left = (int(v * (S - CROP + 1)) for v in u[0, :2].tolist())

@@ -144,7 +144,8 @@ def test_default_preset_trains_with_csis_lars_and_moves_the_weights(tmp_path):
 
     assert yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["preset"] == "paper"
     paper = resolve_config("paper", "cifar10", "oecl")
-    assert (paper.optimizer, paper.lr, paper.lr_warmup_multiplier, paper.lr_warmup_epochs) == ("lars_csi", 0.1, 10.0, 10)
+    assert (paper.optimizer, paper.lr, paper.lr_warmup_multiplier, paper.lr_warmup_epochs) == \
+        ("lars_csi", 0.1, 10.0, 10)
     small = dict(cls=0, epochs=20, width=0.0625, batch_size=32, oe_batch_size=32, device="cpu", log_samples=32)
     changes = {}
     for name, extra in (("csi", {}), ("flat", dict(optimizer="lars", lr_warmup_multiplier=1.0))):

@@ -22,11 +22,12 @@ def make_run(root, cls=0, seed=0, epochs=20, oe=True, aug_every=0, warmup=5, wei
     for e in range(epochs):
         stats = e % aug_every == 0 if aug_every else False
         rows.append(dict(epoch=e, loss=5 - e / epochs, lr=0.1, alpha=0.0 if e < warmup else 1.0,
-                         norm_id=scale * (10 + e + seed), norm_oe=(2 + e / 10) if oe else NAN, norm_ood=scale * (8 + e / 2),
+                         norm_id=scale * (10 + e + seed), norm_oe=(2 + e / 10) if oe else NAN,
+                         norm_ood=scale * (8 + e / 2),
                          seconds=1.0, images_per_s=100.0, collapsed=int(collapsed and e == epochs - 1),
-                         mu_id=5 + e if stats else NAN, sigma_id=1.0 if stats else NAN, sigma_v_id=0.5 if stats else NAN,
-                         mu_ood=3 + e / 2 if stats else NAN, sigma_ood=1.0 if stats else NAN,
-                         sigma_v_ood=0.6 if stats else NAN))
+                         mu_id=5 + e if stats else NAN, sigma_id=1.0 if stats else NAN,
+                         sigma_v_id=0.5 if stats else NAN, mu_ood=3 + e / 2 if stats else NAN,
+                         sigma_ood=1.0 if stats else NAN, sigma_v_ood=0.6 if stats else NAN))
     pd.DataFrame(rows).to_csv(run / "log.csv", index=False)
     if metrics:
         (run / "metrics.json").write_text(json.dumps({
@@ -37,7 +38,8 @@ def make_run(root, cls=0, seed=0, epochs=20, oe=True, aug_every=0, warmup=5, wei
 
 
 def lines_with_label(ax):
-    return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_") and not ln.get_label().startswith("end of warm-up")]
+    return [ln for ln in ax.get_lines()
+            if not ln.get_label().startswith("_") and not ln.get_label().startswith("end of warm-up")]
 
 
 def test_fig1_groups_seeds_and_labels(tmp_path):
@@ -56,7 +58,8 @@ def test_fig1_groups_seeds_and_labels(tmp_path):
 
 
 def test_fig5_log_scale_when_norms_span_orders(tmp_path):
-    fig = F.fig5_raw_norms([make_run(tmp_path, scale=1.0), make_run(tmp_path / "b", scale=1000.0)], labels=["1", "1000"])
+    fig = F.fig5_raw_norms([make_run(tmp_path, scale=1.0), make_run(tmp_path / "b", scale=1000.0)],
+                           labels=["1", "1000"])
     ax = fig.axes[0]
     assert "Fig. 5" in ax.get_title() and ax.get_yscale() == "log" and len(ax.get_lines()) == 4
 
@@ -77,7 +80,7 @@ def test_fig2_without_aug_stats_says_how_to_get_them(tmp_path):
 
 def auc_table():
     rows = []
-    for label, oe, base in [("near", "benchmark", 0.9), ("far", "sample_photos", 0.8), ("none", "none", 0.7)]:
+    for _label, oe, base in [("near", "benchmark", 0.9), ("far", "sample_photos", 0.8), ("none", "none", 0.7)]:
         for size in (2000, 50, 500):
             for seed in (0, 1):
                 for cls in (0, 1):

@@ -19,7 +19,8 @@ def test_pilot_trains_every_arm_writes_its_summary_and_resumes(tmp_path, one_tor
     assert main(args) == 0
     with open(out / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [(r["arm"], r["method"]) for r in rows] == [(a, m) for a in ("lars", "lars_csi", "sgd") for m in ("simclr", "oecl")]
+    assert [(r["arm"], r["method"]) for r in rows] == \
+        [(a, m) for a in ("lars", "lars_csi", "sgd") for m in ("simclr", "oecl")]
     for r in rows:
         assert 0 <= float(r["auroc_s_mu_mean"]) <= 100 and float(r["conv_weight_change_median"]) > 0
     # the x10 warm-up arm moves the weights further than the flat-lr LARS from the same start

@@ -39,8 +39,9 @@ def test_report_plans_every_table_and_figure_once(tmp_path):
                                  Run("few_shot~obtainable=0~shots=1", "raabin", "oecl", 0, 2),
                                  Run("unlabeled~anomaly=cifar100~oe=svhn~train_size=500", "cifar10", "oecl", 0, 0)])
 def test_run_settings_are_what_the_training_job_resolves(run):
-    args = build_parser().parse_args(["run", "--preset", "paper", "--dataset", run.dataset, "--benchmark", run.benchmark,
-                                      "--method", run.method, "--cls", str(run.cls), "--seed", str(run.seed), "--out", "x"])
+    args = build_parser().parse_args(["run", "--preset", "paper", "--dataset", run.dataset,
+                                      "--benchmark", run.benchmark, "--method", run.method, "--cls", str(run.cls),
+                                      "--seed", str(run.seed), "--out", "x"])
     assert run_config("paper", run) == _config(args)
 
 

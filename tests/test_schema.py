@@ -37,7 +37,7 @@ def test_a_misspelt_key_is_named_with_the_likely_one_and_refused_by_the_schema(w
     target[key] = target.get(meant, 0)
     problems = unknown_keys(cfg, SCHEMA)
     assert len(problems) == 1 and f"unknown key {key!r} (did you mean {meant!r}?)" in problems[0]
-    assert f"valid keys: " in problems[0] and meant in problems[0].split("valid keys: ")[1]
+    assert "valid keys: " in problems[0] and meant in problems[0].split("valid keys: ")[1]
     with pytest.raises(ValueError, match="nothing was run"):
         check_config_keys(cfg, SCHEMA_PATH)
     with pytest.raises(Exception, match=repr(key)):  # the schema alone refuses it too

@@ -11,8 +11,8 @@ from oecl_core import throughput, throughput_figures, throughput_steps
 def test_throughput_runs_and_writes_its_figures(tmp_path, one_torch_thread, capsys):
     path = tmp_path / "bench.json"
     report = throughput.main(["--sizes", "32", "--width", "0.0625", "--batch", "4", "--steps", "1", "--warmup", "0",
-                         "--rounds", "1", "--switches", "bf16", "foreach_lars", "--workers", "0", "--score-images", "4", "--n-aug", "1",
-                         "--large-score-batch", "16", "--json", str(path)])
+                         "--rounds", "1", "--switches", "bf16", "foreach_lars", "--workers", "0",
+                         "--score-images", "4", "--n-aug", "1", "--large-score-batch", "16", "--json", str(path)])
     assert json.loads(path.read_text())["sizes"]["32"]["batch"] == 4
     size = report["sizes"]["32"]
     assert size["views_per_step"] == 16 and size["train_views_per_s"] > 0 and size["pil_views_per_s"] > 0

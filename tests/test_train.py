@@ -17,7 +17,8 @@ def tiny_split(n=20, seed=0):
     g = torch.Generator().manual_seed(seed)
     img = lambda k: torch.randint(0, 256, (k, 3, 8, 8), generator=g, dtype=torch.uint8)
     labels = torch.arange(12) % 2
-    return Split(train=img(n), test=img(12), test_is_normal=labels == 0, test_labels=labels, oe=img(30), description="tiny")
+    return Split(train=img(n), test=img(12), test_is_normal=labels == 0, test_labels=labels, oe=img(30),
+                 description="tiny")
 
 
 def cfg(**kw):
@@ -69,7 +70,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     assert resumed.finished
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")] == [r["loss"] for r in read_log(tmp_path / "resumed" / "log.csv")]
+    assert [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")] == \
+        [r["loss"] for r in read_log(tmp_path / "resumed" / "log.csv")]
     # a finished run is not trained again
     again = train(cfg(), split, tmp_path / "resumed", progress=False)
     assert len(again.log) == 4 and all(torch.equal(again.model.state_dict()[k], b[k]) for k in b)
@@ -127,7 +129,8 @@ def test_overlapping_oe_with_alpha_one_collapses_and_is_flagged(tmp_path):
     """OE = the training images themselves with alpha = 1 (paper Fig. 4): the ID norms go to zero with the OE's."""
     split = tiny_split(n=32)
     split.oe = split.train.clone()
-    result = train(cfg(alpha=1.0, warmup_epochs=1, epochs=30, checkpoint_every=30, lr=0.1), split, tmp_path, progress=False)
+    result = train(cfg(alpha=1.0, warmup_epochs=1, epochs=30, checkpoint_every=30, lr=0.1), split, tmp_path,
+                   progress=False)
     assert result.collapsed
     assert read_log(tmp_path / "log.csv")[-1]["collapsed"] == 1
 
@@ -136,8 +139,8 @@ def test_overlapping_oe_with_alpha_one_collapses_and_is_flagged(tmp_path):
 def test_paper_and_official_presets_run(preset, tmp_path):
     from oecl_core.runner import run_experiment
 
-    c = resolve_config(preset, "digits", "oecl", cls=2, epochs=2, width=0.0625, batch_size=32, oe_batch_size=32, n_aug=2,
-                       device="cpu")
+    c = resolve_config(preset, "digits", "oecl", cls=2, epochs=2, width=0.0625, batch_size=32, oe_batch_size=32,
+                       n_aug=2, device="cpu")
     assert c.optimizer == {"paper": "lars_csi", "official": "sgd"}[preset]
     assert c.oe_resample == (preset == "paper")
     metrics = run_experiment(c, tmp_path, progress=False)
@@ -176,7 +179,8 @@ def test_augmentation_stats_match_a_direct_computation():
 
     feats = torch.tensor([[[3.0, 1.0], [3.0, -1.0], [5.0, 1.0], [5.0, -1.0]]])  # one image, 4 views, mean (4, 0)
     stats = augmentation_stats(Fixed(feats), torch.zeros(1, 3, 4, 4, dtype=torch.uint8), lambda x, g: x, 4, views=4)
-    assert stats["mu"] == pytest.approx(4.0) and stats["sigma"] == pytest.approx(1.0) and stats["sigma_v"] == pytest.approx(1.0)
+    assert stats["mu"] == pytest.approx(4.0) and stats["sigma"] == pytest.approx(1.0) \
+        and stats["sigma_v"] == pytest.approx(1.0)
 
 
 def test_aug_stats_are_logged_when_asked(tmp_path):

@@ -54,8 +54,8 @@ def test_tiny_verify_writes_one_real_row_and_never_a_duplicate(tree, tmp_path, c
     assert header == COLUMNS
     assert len(rows) == 1
     row = rows[0]
-    assert (row["dataset"], row["cls"], row["class_name"], row["method"], row["preset"], row["seed"], row["epochs"]) == \
-           ("cifar10", "0", "airplane", "simclr", "paper", "0", "2")
+    assert (row["dataset"], row["cls"], row["class_name"], row["method"], row["preset"], row["seed"],
+            row["epochs"]) == ("cifar10", "0", "airplane", "simclr", "paper", "0", "2")
     assert row["data_source"] == "cifar10-jpeg" and "epochs=2" in row["overrides"]
     assert row["speed_settings"] == "device=cpu" and "device" not in row["overrides"]  # a speed switch
     for score in ("s_mu", "s_l2_ens", "s_l2", "sim_s_mu"):
@@ -101,7 +101,8 @@ def test_a_budget_too_small_skips_the_run(tree, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "skipped" in out and "budget" in out
     assert _rows(ledger)[1] == []
-    assert not (tmp_path / "runs" / "cifar10-jpeg").exists() or not any((tmp_path / "runs" / "cifar10-jpeg").rglob("*.pt"))
+    assert not (tmp_path / "runs" / "cifar10-jpeg").exists() \
+        or not any((tmp_path / "runs" / "cifar10-jpeg").rglob("*.pt"))
 
 
 def test_a_run_that_cannot_finish_is_stopped_after_its_timing(tree, tmp_path, monkeypatch):

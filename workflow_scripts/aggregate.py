@@ -7,5 +7,6 @@ with stderr_to_log(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
     auc = collect(snakemake.input)  # noqa: F821
     write_text(snakemake.output.auc, auc.to_csv(index=False))  # noqa: F821
     summary = summarise(auc)
-    text = "# Mean AUROC (%) over classes\n\nstd across classes; runs flagged collapsed are included (as in the paper's means), counted, and left out of mean_without_collapsed.\n\n"
+    text = ("# Mean AUROC (%) over classes\n\nstd across classes; runs flagged collapsed are included "
+            "(as in the paper's means), counted, and left out of mean_without_collapsed.\n\n")
     write_text(snakemake.output.summary, text + to_markdown(summary))  # noqa: F821

@@ -1,4 +1,5 @@
-"""Snakemake adapter: one figure from its runs' logs and metrics, drawn by its kind (oecl_core.figures.FIGURE_DRAWERS)."""
+"""Snakemake adapter: one figure from its runs' logs and metrics, drawn by its kind
+(oecl_core.figures.FIGURE_DRAWERS)."""
 from pathlib import Path
 
 from oecl_core import figures

@@ -18,9 +18,9 @@ with stderr_to_log(sm.log[0]):
     for png in sm.input.figures:
         parts.append(f"![{Path(png).stem}]({os.path.relpath(png, out.parent)})\n")
     parts += ["## Theorem III.1, checked numerically\n",
-              "Monte Carlo estimates of the expected cosine of two i.i.d. Gaussian vectors against bounds (5) and (6), on a "
-              "grid of (mu, sigma, tr Sigma_V, dimension, epsilon); the check rows are in `figures/theorem31.csv`, the "
-              "method and the reading of sigma that holds in docs/theorem.md.\n",
+              "Monte Carlo estimates of the expected cosine of two i.i.d. Gaussian vectors against bounds (5) and (6), "
+              "on a grid of (mu, sigma, tr Sigma_V, dimension, epsilon); the check rows are in "
+              "`figures/theorem31.csv`, the method and the reading of sigma that holds in docs/theorem.md.\n",
               f"![theorem31]({os.path.relpath(sm.input.theorem, out.parent)})\n",
               "## Cells verified at paper scale\n",
               "Runs at the paper's full settings, one row each, from `results/verified/ledger.csv` "

@@ -64,7 +64,8 @@ def leave_one_out(train: ImageSet, test: ImageSet, cls: int, **_) -> BenchmarkDa
                          note=f"anomaly: {train.class_names[cls]}")
 
 
-def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: ImageSet | None = None, **_) -> BenchmarkData:
+def unlabeled(train: ImageSet, test: ImageSet, cls: int = 0, anomaly_test: ImageSet | None = None,
+              **_) -> BenchmarkData:
     """All training images normal; the ID test set (normal) against another data set's test set (anomalous).
     The anomalies' labels are stored as -1 - their own class, so they can never collide with ID classes."""
     if anomaly_test is None:
@@ -81,21 +82,23 @@ def defect_detection(train: ImageSet, test: ImageSet, cls: int, **_) -> Benchmar
     """A data set that comes with its own anomalies (MVTec-AD): the category's defect-free training images, tested
     on the category's test images, of which the defective ones are the anomalies."""
     if test.defective is None:
-        raise ValueError("the defect_detection benchmark needs a data set whose test images are flagged defective (mvtec); "
-                         "this one has no defect flags: use one_vs_rest")
+        raise ValueError("the defect_detection benchmark needs a data set whose test images "
+                         "are flagged defective (mvtec); this one has no defect flags: use one_vs_rest")
     ok = train.labels == cls
     if train.defective is not None:
         ok &= ~train.defective
     mine = test.labels == cls
     return BenchmarkData(train.images[ok], test.images[mine], ~test.defective[mine], test.labels[mine],
-                         note=f"normal: defect-free {train.class_names[cls]}, anomalies: defective {train.class_names[cls]}")
+                         note=f"normal: defect-free {train.class_names[cls]}, "
+                              f"anomalies: defective {train.class_names[cls]}")
 
 
 def class_sizes(labels: torch.Tensor, n_classes: int) -> list[int]:
     return torch.bincount(labels, minlength=n_classes).tolist()
 
 
-def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, obtainable: int = -1, seed: int = 0, **_) -> BenchmarkData:
+def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, obtainable: int = -1, seed: int = 0,
+             **_) -> BenchmarkData:
     """cls < 0: the largest training class is normal; obtainable < 0: the next largest is the obtainable OOD
     class, of which `shots` training images (-1: all) are the OE. The obtainable class is not in the test set."""
     sizes = class_sizes(train.labels, len(train.class_names))
@@ -107,7 +110,8 @@ def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, ob
     pool = train.images[train.labels == obtainable]
     if shots >= 0:
         if shots > len(pool):
-            raise ValueError(f"{shots} shots asked but class {train.class_names[obtainable]} has {len(pool)} training images")
+            raise ValueError(f"{shots} shots asked but class {train.class_names[obtainable]} "
+                             f"has {len(pool)} training images")
         pool = pool[subsample(len(pool), shots, seed)]
     keep = test.labels != obtainable
     data = BenchmarkData(train.images[train.labels == normal], test.images[keep], test.labels[keep] == normal,
@@ -117,8 +121,8 @@ def few_shot(train: ImageSet, test: ImageSet, cls: int = -1, shots: int = -1, ob
     return data
 
 
-def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=(), anomaly_classes=(), near_oe_classes=(),
-                train_size: int = 0, seed: int = 0, **_) -> BenchmarkData:
+def diminishing(train: ImageSet, test: ImageSet, cls: int = 0, normal_classes=(), anomaly_classes=(),
+                near_oe_classes=(), train_size: int = 0, seed: int = 0, **_) -> BenchmarkData:
     """Fig. 3: normal = union of normal_classes, subsampled to train_size (0: all); test = their test images
     against anomaly_classes; near OE = the training images of near_oe_classes."""
     names = list(train.class_names)

@@ -65,7 +65,8 @@ DATASETS: dict[str, DatasetSpec] = {
         alpha=0.1,
         crop_scale_min=0.5,  # a 0.08 crop of a 16-px digit is a 4x4 patch that shows no digit
         default_oe="sample_photos_digit_like",
-        description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upscaled; embedded, no download",
+        description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upscaled; "
+                    "embedded, no download",
         class_names=tuple(str(d) for d in range(10)),
     ),
     # The prepared data sets, one file each in sets/ (their facts: Appendices I and J of the paper).
@@ -74,7 +75,8 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def _folder_dataset(spec: str) -> DatasetSpec:
-    """`folder:ROOT` names an ImageFolder pair ROOT/train/<class>/... and ROOT/test/<class>/... (32 px, CIFAR settings)."""
+    """`folder:ROOT` names an ImageFolder pair ROOT/train/<class>/... and ROOT/test/<class>/...
+    (32 px, CIFAR settings)."""
     root = Path(spec[len(FOLDER_PREFIX):]).expanduser()
     names = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir())) if (root / "train").is_dir() else ()
 
@@ -155,7 +157,8 @@ def check_class(spec: DatasetSpec, cls: int) -> None:
 
 
 def build_split(dataset: str, benchmark: str, cls: int, oe: str | None = None, size: int | None = None, seed: int = 0,
-                anomaly: str = "", shots: int = -1, train_size: int = 0, oe_count: int = 0, obtainable: int = -1) -> Split:
+                anomaly: str = "", shots: int = -1, train_size: int = 0, oe_count: int = 0,
+                obtainable: int = -1) -> Split:
     """The normal training images, OE pool and labelled test set of one run.
 
     train_size > 0 subsamples the normal training images, oe_count > 0 the OE pool (seeded: Fig. 3 / 7

@@ -57,8 +57,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pandas is imported where the tables are read: a training job names the runs but never reads them
     import pandas as pd
 
-__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES", "NOT_REPORTED",
-           "numeral", "roman"]
+__all__ = ["CSV_PATH", "load_paper_tables", "paper_value", "paper_cell", "KEY_COLUMNS", "EMPHASIS_RULES",
+           "NOT_REPORTED", "numeral", "roman"]
 
 CSV_PATH = Path(__file__).parent / "paper_tables.csv"
 KEY_COLUMNS = ("table", "dataset", "benchmark", "method", "setting")
@@ -173,6 +173,7 @@ def paper_cell(paper: pd.DataFrame, table: str, dataset: str, method: str, setti
         return {"paper_value": math.nan, "paper_std": math.nan, "paper_digits": 1, "paper_source": "", "paper_mark": "",
                 "paper_emphasis": "", "from_scratch": math.nan}
     h = hits.iloc[0]
-    return {"paper_value": h["value"], "paper_std": h["std"], "paper_digits": int(max(h["value_digits"], h["std_digits"])),
+    return {"paper_value": h["value"], "paper_std": h["std"],
+            "paper_digits": int(max(h["value_digits"], h["std_digits"])),
             "paper_source": h["source"], "paper_mark": "x" if h.get("mark") == "x" else _MARKS.get(h["source"], ""),
             "paper_emphasis": h["emphasis"], "from_scratch": h.get("from_scratch")}
