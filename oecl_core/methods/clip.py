@@ -87,6 +87,8 @@ def normal_class_names(cfg) -> list[str]:
 class BCECLIP(EoeObjective):
     """BCE-CL: eoe's CLIP objective trained with OE (train_clip_cifar.py / train_clip_imagenet.py)."""
     name = "bce_cl"
+    label = "BCE-CL"
+    order = 14
     primary_score = "p_class_prompt"  # 1 - p("something")
     from_scratch = False
 
@@ -130,6 +132,8 @@ class BCECLIP(EoeObjective):
 class ZeroShotCLIP(BCECLIP):
     """Zero-shot CLIP: eoe's CLIP objective with 0 training epochs (README; its scripts with -e 0)."""
     name = "clip"
+    label = "CLIP"
+    order = 13
     uses_external_oe = False
     trains = False
 

@@ -13,6 +13,9 @@ from .base import Method, Views
 
 class SelfOECL(Method):
     name = "self_oecl"
+    label = "self-OECL"
+    order = 2
+    multi_process = True  # checked in tests/test_distributed.py
     default_epochs_factor = 2
 
     def oe_probe(self, id_images, oe_images):
