@@ -96,6 +96,12 @@ class Method:
 
         return build_model(cfg.stem, cfg.width)
 
+    def counted_network(self, cfg) -> tuple[torch.nn.Module, int]:
+        """The network whose FLOPs per view the planner counts (oecl_core.plan) and its input size: the run's network
+        on the meta device (shapes only, nothing computed or allocated)."""
+        with torch.device("meta"):
+            return self.network(cfg), cfg.image_size
+
     def train_augment(self, cfg) -> Augment:
         from ..augment import SimCLRAugment
 

@@ -11,6 +11,7 @@ at first use and checked on every later load. Tests use a small randomly initial
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -102,6 +103,19 @@ class BCECLIP(EoeObjective):
     def network(self, cfg):
         model, tokenizer, size = clip_backbone()
         return ClipPromptNet(model, tokenizer, size, normal_class_names(cfg))
+
+    def counted_network(self, cfg):
+        # CLIP's image tower with random weights (no download), on the CPU; the text tower runs once, not per view
+        import open_clip
+
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random, as wanted here
+        try:
+            visual = open_clip.create_model(CLIP_ARCH, pretrained=None).visual
+        finally:
+            logging.getLogger().setLevel(quiet)
+        size = visual.image_size  # an int or (height, width)
+        return visual, size[0] if isinstance(size, (tuple, list)) else size
 
     def on_start(self, model, train_images, cfg):
         pass  # CLIP normalises with its own statistics
