@@ -26,7 +26,7 @@ def empty_oe_error(cfg) -> ValueError:
                       "Give it OE images (e.g. few_shot~shots=1), or train oecl, which trains SimCLR without them")
 
 
-_NOT_INHERITED = ("label", "order", "multi_process")
+_NOT_INHERITED = ("label", "order", "multi_process", "paper_method")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class Views:
 
 class Method:
     name: str = ""
-    # label, order and multi_process are facts of one method: a subclass (another method) does not inherit them
-    # (__init_subclass__), so e.g. a variant of OECL is neither shown as "OECL" nor taken as checked multi-process
+    # label, order, multi_process and paper_method are facts of one method: a subclass (another method) does not
+    # inherit them (__init_subclass__), so e.g. a variant of OECL is neither shown as "OECL" nor taken as checked
+    # multi-process
     label: str = ""  # the name tables show for it ("": its name)
     # its place in every list of methods (oecl list, --method's help, ...): the paper's methods, then the
     # baselines; a method without one comes after these, by module and definition (oecl_core.methods)
@@ -52,6 +53,8 @@ class Method:
     # True where multi-process training (oecl_core/distributed.py) is checked to be the one-process step
     # (tests/test_distributed.py); other methods train in one process
     multi_process: bool = False
+    # one of the paper's own methods (OECL, self-OECL) or the SimCLR they extend: what `sweep` runs by default
+    paper_method: bool = False
     # True where the objective stands without OE images (OECL's OE term is added to SimCLR, so OECL with an empty
     # OE pool trains SimCLR, as the paper's k = 0 row does); False where the OE images define the objective (HSC,
     # BCE, ...): such a run with an empty pool is refused (empty_oe_error)

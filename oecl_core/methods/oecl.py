@@ -11,6 +11,7 @@ class OECL(Method):
     label = "OECL"
     order = 1
     multi_process = True  # checked in tests/test_distributed.py
+    paper_method = True
     uses_external_oe = True
     oe_optional = True
 

@@ -16,6 +16,7 @@ class SelfOECL(Method):
     label = "self-OECL"
     order = 2
     multi_process = True  # checked in tests/test_distributed.py
+    paper_method = True
     default_epochs_factor = 2
     oe_from_id_images = True  # its OE set is its rotated ID images: alpha is kept without an OE pool
 
