@@ -18,7 +18,7 @@ from .io import write_text
 from .methods import METHODS
 
 # The methods `sweep` runs unless --methods is given: the paper's two and the SimCLR they extend (docs/methods.md).
-SWEEP_METHODS = ("simclr", "oecl", "self_oecl")
+SWEEP_METHODS = tuple(name for name, method in METHODS.items() if method.paper_method)
 
 # Every OE name the registry accepts (oecl_core/data/registry.py, oe_choices), so that --oe's help lists the OE sets the
 # pipeline's tables use, and the defaults a preset changes (oecl_core/config.py, DATASET_OE).

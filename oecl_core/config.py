@@ -153,13 +153,6 @@ PRESETS: dict[str, dict] = {
     "smoke": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epochs=100, batch_size=32,
                   oe_batch_size=32, lr_schedule="step", oe_resample=True, n_aug=32, width=0.125, checkpoint_every=20),
 }
-# Per-method changes to a preset: self-OECL trains 1000 epochs in the paper; the public code's self-OECL script
-# (yaml/oecl_self) runs batch 32 on one GPU and hard-codes alpha = 1 on every data set.
-METHOD_OVERRIDES: dict[tuple[str, str], dict] = {
-    ("paper", "self_oecl"): dict(epochs=1000),
-    ("official", "self_oecl"): dict(epochs=1000, batch_size=32, oe_batch_size=32, alpha=1.0),
-    ("smoke", "self_oecl"): dict(epochs=100),
-}
 # Per-benchmark changes: the public multimodal (leave-one-class-out) script trains 500 epochs, 64 + 64 on one GPU.
 BENCHMARK_OVERRIDES: dict[tuple[str, str], dict] = {
     ("official", "leave_one_out"): dict(epochs=500, batch_size=64, oe_batch_size=64),
@@ -183,10 +176,9 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
     settings.update(alpha=spec.alpha, crop_scale_min=spec.crop_scale_min, image_size=spec.image_size, stem=spec.stem,
                     stored_size=spec.stored_size)
     settings.update(BENCHMARK_OVERRIDES.get((preset, overrides.get("benchmark") or "one_vs_rest"), {}))
-    settings.update(METHOD_OVERRIDES.get((preset, method), {}))
-    if not m.uses_external_oe and method != "self_oecl":
+    if not m.uses_external_oe and not m.oe_from_id_images:
         settings["alpha"] = 0.0  # no OE term (SimCLR, alignment + uniformity)
-    own = m.preset_settings(preset, settings["image_size"])  # a baseline's own setup (optimiser, epochs, ...)
+    own = m.preset_settings(preset, settings["image_size"])  # the method's own setup (a baseline's optimiser, ...)
     settings.update(own)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     # The length a full run of this preset has (never shorter than the paper's 500 / 1000 epochs), to which

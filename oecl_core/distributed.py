@@ -27,10 +27,11 @@ import torch.distributed as dist
 from torch import nn
 
 from .device import resolve_device
+from .methods import METHODS as _REGISTRY
 
-# Methods whose training is checked to be the one-process step (tests/test_distributed.py covers oecl and
-# self_oecl; simclr is oecl without the OE term). Others have their own networks or losses that were not checked.
-METHODS = ("simclr", "oecl", "self_oecl")
+# Methods whose training is checked to be the one-process step (Method.multi_process). Others have their own
+# networks or losses that were not checked.
+METHODS = tuple(name for name, method in _REGISTRY.items() if method.multi_process)
 
 
 @dataclass(frozen=True)

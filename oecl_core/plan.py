@@ -20,8 +20,8 @@ names which.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -103,24 +103,13 @@ def _flops_per_view(method_name: str, stem: str, width: float, image_size: int) 
     """(forward + backward, forward) FLOPs per view of the method's network at image_size, counted on two views."""
     from .config import resolve_config
 
-    method = get_method(method_name)
-    if not method.from_scratch:  # CLIP: its image tower with random weights (no download), on the CPU
-        import open_clip
-
-        from .methods.clip import CLIP_ARCH
-
-        quiet = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random, as wanted here
-        try:
-            network = open_clip.create_model(CLIP_ARCH, pretrained=None).visual
-        finally:
-            logging.getLogger().setLevel(quiet)
-        size = network.image_size[0] if isinstance(network.image_size, (tuple, list)) else network.image_size
-        return _count(network, torch.empty(2, 3, size, size))
-    # on the meta device: shapes only, nothing computed (the FLOPs of convolutions and matrix products follow from them)
-    with torch.device("meta"):
-        cfg = resolve_config("smoke", "digits", method_name, stem=stem, width=width, image_size=image_size)
-        return _count(method.network(cfg), torch.empty(2, 3, image_size, image_size))
+    cfg = resolve_config("smoke", "digits", method_name, stem=stem, width=width, image_size=image_size)
+    network, size = get_method(method_name).counted_network(cfg)  # on the meta device unless the method says
+    device = next(network.parameters()).device
+    # on the meta device, what the forward creates is meta too; no device mode elsewhere (one turns off the fast
+    # attention path that CLIP's eval forward takes, and so changes its count)
+    with torch.device(device) if device.type == "meta" else contextlib.nullcontext():
+        return _count(network, torch.empty(2, 3, size, size, device=device))
 
 
 def _count(network, x) -> tuple[float, float]:

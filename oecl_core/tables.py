@@ -23,10 +23,19 @@ from .io import write_text
 from .methods import METHODS
 from .reference import EMPHASIS_RULES, load_paper_tables, roman
 
-METHOD_LABELS = {"simclr": "SimCLR", "gt_plus": "GT+", "csi": "CSI", "self_oecl": "self-OECL", "clip": "CLIP",
-                 "gt_plus_oe": "GT+ (OE)", "dsad": "DSAD", "hsc": "HSC", "oecl": "OECL", "focal": "Focal", "bce": "BCE",
-                 "bce_cl": "BCE-CL", "dsvdd": "DSVDD", "dn2": "DN2", "panda": "PANDA", "transformly": "Transformly",
-                 "supclr": "SupCLR", "supclr_oe": "OE + SupCLR", "patchcore": "PatchCore", "efficientad": "EfficientAD"}
+# Labels of the methods the tables only quote from the paper (not implemented here); an implemented method's label
+# is on its class (Method.label).
+QUOTED_METHOD_LABELS = {"dn2": "DN2", "panda": "PANDA", "transformly": "Transformly", "patchcore": "PatchCore",
+                        "efficientad": "EfficientAD"}
+
+
+def method_label(method: str) -> str:
+    """The column heading of a method: its class's label, a quoted method's, or its name."""
+    if method in METHODS:
+        return METHODS[method].display_label()
+    return QUOTED_METHOD_LABELS.get(method, method)
+
+
 # What the data sets and OE sets are called in rows and OE notes: each prepared set's label (data/sets/), and these.
 DATASET_LABELS = {**{name: entry.label for name, entry in SETS.items()}, "digits": "digits (embedded)",
                   "benchmark": "images of the obtainable class",
@@ -89,7 +98,7 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
             run_spec = spec_for_method(spec, col["method"])
             cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
                     "col": col_index,
-                    "column": col.get("label", METHOD_LABELS.get(col["method"], col["method"])), "score": score}
+                    "column": col.get("label", method_label(col["method"])), "score": score}
             cell.update(table_paper_cell(paper, name, row, col, bench))
             if pd.isna(cell["from_scratch"]) and col["method"] in METHODS:  # rows the paper has no cell for (digits)
                 cell["from_scratch"] = int(METHODS[col["method"]].from_scratch)

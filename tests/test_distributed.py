@@ -175,3 +175,13 @@ def test_pipeline_jobs_use_torchrun_only_where_a_method_trains_on_several_proces
     assert distributed.launcher(1) == distributed.launcher(0) == "python"
     with pytest.raises(ValueError, match="integer >= 0"):
         distributed.gpus_for("oecl", -1)
+
+
+def test_the_multi_process_methods_are_the_registrys():
+    from oecl_core.methods import METHODS
+
+    assert distributed.METHODS == tuple(name for name, m in METHODS.items() if m.multi_process)
+    assert {"oecl", "self_oecl"} <= set(distributed.METHODS)  # the two the step tests above check
+    for name, method in METHODS.items():
+        assert distributed.gpus_for(name, 4) == (4 if method.multi_process else 1)
+    assert not METHODS["supclr"].multi_process  # a subclass of OECL, with its own loss: not inherited

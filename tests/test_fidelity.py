@@ -171,13 +171,13 @@ RESOLUTION_STEPS = [
     ("`BENCHMARK_OVERRIDES`",
      lambda mp: resolve_config("official", "cifar10", "oecl", benchmark="leave_one_out").epochs == 500),
     # official self-OECL: 1000 epochs over the leave-one-out benchmark's 500, alpha 1 over DIOR's 0.1
-    ("`METHOD_OVERRIDES`", lambda mp: resolve_config("official", "dior", "self_oecl", benchmark="leave_one_out").epochs
-     == 1000 and resolve_config("official", "dior", "self_oecl").alpha == 1.0),
     ("alpha 0 for a method that uses no external OE",
      lambda mp: resolve_config("paper", "cifar10", "simclr").alpha == 0),  # over CIFAR-10's 1
     # HSC: Adam over the preset's LARS, alpha 1 over DIOR's 0.1
-    ("a baseline's own setup", lambda mp: resolve_config("paper", "dior", "hsc").optimizer == "adam"
-     and resolve_config("paper", "dior", "hsc").alpha == 1.0),
+    ("the method's own setup", lambda mp: resolve_config("paper", "dior", "hsc").optimizer == "adam"
+     and resolve_config("paper", "dior", "hsc").alpha == 1.0
+     and resolve_config("official", "dior", "self_oecl", benchmark="leave_one_out").epochs == 1000
+     and resolve_config("official", "dior", "self_oecl").alpha == 1.0),
     ("explicit settings", lambda mp: resolve_config("paper", "dior", "hsc", alpha=0.3).alpha == 0.3
      and resolve_config("official", "cifar10", "self_oecl", benchmark="leave_one_out", epochs=7).epochs == 7),
 ]

@@ -1,18 +1,28 @@
-"""Method registry: a new method is one module with a Method subclass, added here."""
-from .align_uniform import AlignUniform, AlignUniformRaw
-from .base import Method, Views
-from .clip import BCECLIP, ZeroShotCLIP
-from .csi import CSI
-from .eoe import BCE, DSAD, DSVDD, HSC, Focal
-from .gt_plus import GTPlus, GTPlusOE
-from .oecl import OECL
-from .self_oecl import SelfOECL
-from .simclr import SimCLR
-from .supclr import SupCLR, SupCLROE
+"""Method registry: a new method is one module of this package with a Method subclass that has a `name`; it is
+found here by importing every module, so no list of methods is written by hand anywhere."""
+import importlib
+import pkgutil
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (SimCLR, OECL, SelfOECL, AlignUniform, AlignUniformRaw,
-                                                       HSC, BCE, Focal, DSAD, DSVDD, GTPlus, GTPlusOE, CSI, ZeroShotCLIP, BCECLIP,
-                                                       SupCLR, SupCLROE)}
+from .base import Method, Views
+
+
+def _discover() -> dict[str, type[Method]]:
+    found: dict[str, type[Method]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        # a module's namespace keeps definition order; imported classes are skipped (found in their own module)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Method) and obj.__module__ == module.__name__ and obj.name:
+                if obj.name in found and found[obj.name] is not obj:
+                    raise ValueError(f"two methods named {obj.name!r}: {found[obj.name].__qualname__} and "
+                                     f"{obj.__qualname__} ({module.__name__})")
+                found[obj.name] = obj
+    # stable: methods with an `order` of their own first (the order every list has always had), then the others
+    # by module and definition
+    return {m.name: m for m in sorted(found.values(), key=lambda m: m.sort_key())}
+
+
+METHODS: dict[str, type[Method]] = _discover()
 
 
 def get_method(name: str) -> Method:

@@ -37,6 +37,7 @@ def uniform_loss(z: torch.Tensor) -> torch.Tensor:
 
 class AlignUniform(Method):
     name = "align_uniform"
+    order = 3
     normalize = True
 
     def __init__(self):
@@ -57,4 +58,5 @@ class AlignUniform(Method):
 
 class AlignUniformRaw(AlignUniform):
     name = "align_uniform_raw"
+    order = 4
     normalize = False

@@ -8,6 +8,7 @@ scores of oecl_core.scores; a baseline overrides what differs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,6 +26,9 @@ def empty_oe_error(cfg) -> ValueError:
                       "Give it OE images (e.g. few_shot~shots=1), or train oecl, which trains SimCLR without them")
 
 
+_NOT_INHERITED = ("label", "order", "multi_process", "paper_method")
+
+
 @dataclass(frozen=True)
 class Views:
     id1: torch.Tensor  # first view of every ID image, (B', C, H, W)
@@ -35,7 +39,22 @@ class Views:
 
 class Method:
     name: str = ""
+    # label, order, multi_process and paper_method are facts of one method: a subclass (another method) does not
+    # inherit them (__init_subclass__), so e.g. a variant of OECL is neither shown as "OECL" nor taken as checked
+    # multi-process
+    label: str = ""  # the name tables show for it ("": its name)
+    # its place in every list of methods (oecl list, --method's help, ...): the paper's methods, then the
+    # baselines; a method without one comes after these, by module and definition (oecl_core.methods)
+    order: int | None = None
     uses_external_oe: bool = False  # whether the run needs an OE pool
+    # True where the method makes its own OE images from the ID batch (self-OECL's rotations): its OE term, and so
+    # its alpha, stands without an external OE pool
+    oe_from_id_images: bool = False
+    # True where multi-process training (oecl_core/distributed.py) is checked to be the one-process step
+    # (tests/test_distributed.py); other methods train in one process
+    multi_process: bool = False
+    # one of the paper's own methods (OECL, self-OECL) or the SimCLR they extend: what `sweep` runs by default
+    paper_method: bool = False
     # True where the objective stands without OE images (OECL's OE term is added to SimCLR, so OECL with an empty
     # OE pool trains SimCLR, as the paper's k = 0 row does); False where the OE images define the objective (HSC,
     # BCE, ...): such a run with an empty pool is refused (empty_oe_error)
@@ -54,6 +73,20 @@ class Method:
     # defines, under this name in metrics.json, which every table reads for this method.
     primary_score: str | None = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for attr in _NOT_INHERITED:
+            if attr not in vars(cls):
+                setattr(cls, attr, getattr(Method, attr))
+
+    @classmethod
+    def sort_key(cls) -> float:
+        return math.inf if cls.order is None else cls.order
+
+    @classmethod
+    def display_label(cls) -> str:
+        return cls.label or cls.name
+
     def configure(self, cfg) -> None:
         """Take method-specific settings from the run's RunConfig (most methods have none)."""
 
@@ -65,6 +98,12 @@ class Method:
         from ..models import build_model
 
         return build_model(cfg.stem, cfg.width)
+
+    def counted_network(self, cfg) -> tuple[torch.nn.Module, int]:
+        """The network whose FLOPs per view the planner counts (oecl_core.plan) and its input size: the run's network
+        on the meta device (shapes only, nothing computed or allocated)."""
+        with torch.device("meta"):
+            return self.network(cfg), cfg.image_size
 
     def train_augment(self, cfg) -> Augment:
         from ..augment import SimCLRAugment

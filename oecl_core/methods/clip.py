@@ -11,6 +11,7 @@ at first use and checked on every later load. Tests use a small randomly initial
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def normal_class_names(cfg) -> list[str]:
 class BCECLIP(EoeObjective):
     """BCE-CL: eoe's CLIP objective trained with OE (train_clip_cifar.py / train_clip_imagenet.py)."""
     name = "bce_cl"
+    label = "BCE-CL"
+    order = 14
     primary_score = "p_class_prompt"  # 1 - p("something")
     from_scratch = False
 
@@ -100,6 +103,19 @@ class BCECLIP(EoeObjective):
     def network(self, cfg):
         model, tokenizer, size = clip_backbone()
         return ClipPromptNet(model, tokenizer, size, normal_class_names(cfg))
+
+    def counted_network(self, cfg):
+        # CLIP's image tower with random weights (no download), on the CPU; the text tower runs once, not per view
+        import open_clip
+
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random, as wanted here
+        try:
+            visual = open_clip.create_model(CLIP_ARCH, pretrained=None).visual
+        finally:
+            logging.getLogger().setLevel(quiet)
+        size = visual.image_size  # an int or (height, width)
+        return visual, size[0] if isinstance(size, (tuple, list)) else size
 
     def on_start(self, model, train_images, cfg):
         pass  # CLIP normalises with its own statistics
@@ -130,6 +146,8 @@ class BCECLIP(EoeObjective):
 class ZeroShotCLIP(BCECLIP):
     """Zero-shot CLIP: eoe's CLIP objective with 0 training epochs (README; its scripts with -e 0)."""
     name = "clip"
+    label = "CLIP"
+    order = 13
     uses_external_oe = False
     trains = False
 

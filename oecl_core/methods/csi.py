@@ -56,6 +56,8 @@ def crop_and_flip(augment: SimCLRAugment, x, gen: torch.Generator) -> torch.Tens
 
 class CSI(Method):
     name = "csi"
+    label = "CSI"
+    order = 12
     flags_collapse = False
     primary_score = "csi_score"
     crop_first = False  # set by configure

@@ -89,6 +89,8 @@ class EoeObjective(Method):
 class HSC(EoeObjective):
     """Hypersphere classification (eoe training/hsc.py): normal -> d(z), OE -> -log(1 - exp(-d(z)) + 1e-9)."""
     name = "hsc"
+    label = "HSC"
+    order = 5
     primary_score = "exp_neg_d"  # exp(-d(z)) = 1 - eoe's anomaly score
 
     def objective(self, z, is_oe):
@@ -102,6 +104,8 @@ class DSAD(HSC):
     """Deep SAD as eoe runs it (training/dsad.py): centre at the origin, normal -> ||z||^2, OE -> 1 / (||z||^2 +
     1e-9); scored with HSC's exp(-d(z))."""
     name = "dsad"
+    label = "DSAD"
+    order = 8
 
     def objective(self, z, is_oe):
         return dsad_loss(z, is_oe)
@@ -110,6 +114,8 @@ class DSAD(HSC):
 class BCE(EoeObjective):
     """Binary cross-entropy on one logit (eoe training/bce.py); the score is 1 - sigmoid(logit) = p(normal)."""
     name = "bce"
+    label = "BCE"
+    order = 6
     logit = True
     primary_score = "p_normal"
 
@@ -123,6 +129,8 @@ class BCE(EoeObjective):
 class Focal(BCE):
     """Focal loss, gamma 2, no class weight (eoe training/focal.py); scored as BCE."""
     name = "focal"
+    label = "Focal"
+    order = 7
 
     def objective(self, z, is_oe):
         return focal_loss(z, is_oe, gamma=2.0)
@@ -133,6 +141,8 @@ class DSVDD(EoeObjective):
     is -||z - c||^2. eoe computes c as the mean of its initial network's outputs on the normal training images
     (BatchNorm in training mode) and pushes coordinates within eps = 0.1 of zero out to +-0.1."""
     name = "dsvdd"
+    label = "DSVDD"
+    order = 9
     uses_external_oe = False
     primary_score = "neg_dist_c"
 

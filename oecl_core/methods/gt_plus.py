@@ -46,6 +46,8 @@ def all_rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class GTPlus(Method):
     name = "gt_plus"
+    label = "GT+"
+    order = 10
     flags_collapse = False
     primary_score = "gt_score"
 
@@ -133,6 +135,8 @@ class GTPlus(Method):
 
 class GTPlusOE(GTPlus):
     name = "gt_plus_oe"
+    label = "GT+ (OE)"
+    order = 11
     uses_external_oe = True
 
     def preset_settings(self, preset, image_size):

@@ -8,6 +8,10 @@ from .base import Method, Views
 
 class OECL(Method):
     name = "oecl"
+    label = "OECL"
+    order = 1
+    multi_process = True  # checked in tests/test_distributed.py
+    paper_method = True
     uses_external_oe = True
     oe_optional = True
 

@@ -13,7 +13,18 @@ from .base import Method, Views
 
 class SelfOECL(Method):
     name = "self_oecl"
+    label = "self-OECL"
+    order = 2
+    multi_process = True  # checked in tests/test_distributed.py
+    paper_method = True
     default_epochs_factor = 2
+    oe_from_id_images = True  # its OE set is its rotated ID images: alpha is kept without an OE pool
+
+    def preset_settings(self, preset, image_size):
+        # 1000 epochs in the paper; the public code's self-OECL script (yaml/oecl_self) runs batch 32 on one GPU and
+        # hard-codes alpha = 1 on every data set
+        return {"paper": dict(epochs=1000), "official": dict(epochs=1000, batch_size=32, oe_batch_size=32, alpha=1.0),
+                "smoke": dict(epochs=100)}.get(preset, {})
 
     def oe_probe(self, id_images, oe_images):
         # its OE set is the training images rotated by 180 and 270 degrees

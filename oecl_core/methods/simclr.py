@@ -5,6 +5,10 @@ from .base import Method, Views
 
 class SimCLR(Method):
     name = "simclr"
+    label = "SimCLR"
+    order = 0
+    multi_process = True  # OECL's step without the OE term (tests/test_distributed.py checks OECL)
+    paper_method = True
 
     def views(self, x_id, x_oe, augment, gen):
         return Views(augment(x_id, gen), augment(x_id, gen), None)

@@ -9,6 +9,8 @@ from .oecl import OECL
 
 class SupCLR(OECL):
     name = "supclr"
+    label = "SupCLR"
+    order = 15
     uses_external_oe = False
     needs_train_labels = True
 
@@ -21,4 +23,6 @@ class SupCLR(OECL):
 
 class SupCLROE(SupCLR):
     name = "supclr_oe"
+    label = "OE + SupCLR"
+    order = 16
     uses_external_oe = True
