@@ -148,7 +148,8 @@ PRESETS: dict[str, dict] = {
     # which one device reproduces; samplers never re-seeded (one OE subset, one batch order); s_mu over the clean
     # view and 32 augmented views.
     "official": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epochs=1000, batch_size=256,
-                     oe_batch_size=256, lr_schedule="epoch", oe_resample=False, n_aug=32, width=1.0, s_mu_clean_view=True),
+                     oe_batch_size=256, lr_schedule="epoch", oe_resample=False, n_aug=32, width=1.0,
+                     s_mu_clean_view=True),
     # A complete run for one class in well under a minute on 2 CPU cores (digits at 16 px, ResNet-18 at 1/8 width).
     "smoke": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epochs=100, batch_size=32,
                   oe_batch_size=32, lr_schedule="step", oe_resample=True, n_aug=32, width=0.125, checkpoint_every=20),
@@ -188,7 +189,8 @@ def resolve_config(preset: str = "paper", dataset: str = "digits", method: str =
     if "warmup_epochs" not in overrides and "warmup_epochs" not in own:
         # 50 warm-up epochs for every method (paper, App. I; the public code's hard step at epoch 50).
         settings["warmup_epochs"] = scaled_warmup(settings["epochs"], 50, full_length)
-    if settings.get("lr_warmup_multiplier", 1.0) > 1.0 and "lr_warmup_epochs" not in overrides and "lr_warmup_epochs" not in own:
+    if (settings.get("lr_warmup_multiplier", 1.0) > 1.0 and "lr_warmup_epochs" not in overrides
+            and "lr_warmup_epochs" not in own):
         settings["lr_warmup_epochs"] = scaled_warmup(settings["epochs"], 10, full_length)  # CSI: 10 epochs
     if not settings.get("oe"):
         if not m.uses_external_oe:

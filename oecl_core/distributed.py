@@ -88,7 +88,8 @@ def setup(device_name: str) -> tuple[Processes, torch.device]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=procs.rank,
                                 world_size=procs.world_size)
     elif dist.get_world_size() != procs.world_size:
-        raise RuntimeError(f"a process group of {dist.get_world_size()} processes exists, WORLD_SIZE says {procs.world_size}")
+        raise RuntimeError(f"a process group of {dist.get_world_size()} processes exists, "
+                           f"WORLD_SIZE says {procs.world_size}")
     return procs, device
 
 
@@ -190,7 +191,8 @@ def global_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
 
 def _convert(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
-        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
         if module.affine:
             new.weight, new.bias = module.weight, module.bias
         if module.track_running_stats:

@@ -55,13 +55,15 @@ def _seed_means(rows: pd.DataFrame) -> pd.Series:
 def _ours(auc: pd.DataFrame, spec: str, dataset: str, method: str, score: str) -> dict:
     """Our cell: every finished run, collapsed ones included (as in the paper's means), and beside it the same
     statistic without the collapsed runs."""
-    rows = auc[(auc["benchmark"] == spec) & (auc["dataset"] == dataset) & (auc["method"] == method) & (auc["score"] == score)]
+    rows = auc[(auc["benchmark"] == spec) & (auc["dataset"] == dataset) & (auc["method"] == method)
+               & (auc["score"] == score)]
     per_seed, per_seed_ok = _seed_means(rows), _seed_means(rows[rows["status"] == "ok"])
     oe = sorted(set(rows["oe"].dropna().astype(str)) - {"none", ""}) if "oe" in rows else []
     return {"ours_mean": per_seed.mean() if len(per_seed) else math.nan,
             "ours_std": per_seed.std(ddof=0) if len(per_seed) > 1 else math.nan,
             "seeds": int(per_seed.size), "classes": int(rows["cls"].nunique()),
-            "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum()) if len(rows) else 0,
+            "collapsed_runs": int((rows["status"] != "ok").groupby([rows["seed"], rows["cls"]]).any().sum())
+            if len(rows) else 0,
             "undertrained_runs": int(rows.drop_duplicates(["seed", "cls"])["undertrained"].astype(bool).sum())
             if "undertrained" in rows else 0,
             "ours_mean_without_collapsed": per_seed_ok.mean() if len(per_seed_ok) else math.nan,
@@ -83,7 +85,8 @@ def method_score(method: str, table_score: str) -> str:
     return own or table_score
 
 
-def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame,
+                paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per cell: ours (where run) and the paper's value for the same cell."""
     paper = load_paper_tables() if paper is None else paper
     t = table_for_preset(table, preset)
@@ -96,15 +99,16 @@ def build_table(name: str, table: dict, preset: str, auc: pd.DataFrame, paper: p
         for col_index, col in enumerate(t.get("columns", [])):
             score = method_score(col["method"], col.get("score", t.get("score", "s_mu")))
             run_spec = spec_for_method(spec, col["method"])
-            cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec, "method": col["method"],
-                    "col": col_index,
+            cell = {"table": name, "row": label, "dataset": row["dataset"], "benchmark": run_spec,
+                    "method": col["method"], "col": col_index,
                     "column": col.get("label", method_label(col["method"])), "score": score}
             cell.update(table_paper_cell(paper, name, row, col, bench))
             if pd.isna(cell["from_scratch"]) and col["method"] in METHODS:  # rows the paper has no cell for (digits)
                 cell["from_scratch"] = int(METHODS[col["method"]].from_scratch)
             cell["run"] = column_runs(col, cell["paper_source"], preset)
             # an objective over OE images in a row with none (k = 0) is not a method: shown "n/a", never trained
-            cell["applicable"] = not (cell["run"] and lacks_oe(preset, Run(run_spec, row["dataset"], col["method"], 0, 0)))
+            cell["applicable"] = not (cell["run"]
+                                      and lacks_oe(preset, Run(run_spec, row["dataset"], col["method"], 0, 0)))
             cell["run"] = cell["run"] and cell["applicable"]
             if cell["run"]:
                 cell.update(_ours(auc, run_spec, row["dataset"], col["method"], score))
@@ -184,7 +188,8 @@ def layout(cells: pd.DataFrame) -> tuple[list[dict], list[dict]]:
                     ours += f"† [{_fmt(c['ours_mean_without_collapsed'])}]"
                 if c.get("undertrained_runs", 0) > 0:
                     ours += "§"
-            paper = "×" if c["paper_mark"] == "x" else _fmt(c["paper_value"], c["paper_std"], int(c["paper_digits"])) + c["paper_mark"]
+            paper = "×" if c["paper_mark"] == "x" else \
+                _fmt(c["paper_value"], c["paper_std"], int(c["paper_digits"])) + c["paper_mark"]
             diff = _fmt(c["difference"]) if c["run"] and not math.isnan(c["difference"]) else "--"
             if diff != "--" and c["difference"] > 0:
                 diff = "+" + diff

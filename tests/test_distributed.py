@@ -35,7 +35,10 @@ def _batch(n=8, size=16):
     return synthetic_images(n, size, 0), synthetic_images(n, size, 1)
 
 
-def _one_step(method: str, procs=distributed.SINGLE, device=torch.device("cpu")) -> dict:
+CPU = torch.device("cpu")
+
+
+def _one_step(method: str, procs=distributed.SINGLE, device=CPU) -> dict:
     """Two training steps of `method` (LARS as the paper preset) on the same global batch: the losses, the first
     step's gradients (the second step's are ill-conditioned at this size: a 1e-6 relative change of the weights moves
     them by ~1%, in one process alone) and the parameters and BatchNorm statistics after both steps."""
@@ -97,7 +100,8 @@ def _close(a, b, what, tol=1e-4):
     elements near 0 can differ relatively more)."""
     a, b = a.double(), b.double()
     assert a.shape == b.shape, what
-    assert (a - b).norm() <= tol * b.norm() + 1e-6, f"{what}: relative difference {((a - b).norm() / b.norm()).item():.2e}"
+    relative = ((a - b).norm() / b.norm()).item()
+    assert (a - b).norm() <= tol * b.norm() + 1e-6, f"{what}: relative difference {relative:.2e}"
 
 
 def test_two_processes_train_the_global_batch_as_one_process(tmp_path, one_torch_thread):

@@ -87,10 +87,10 @@ def test_a_new_method_is_one_file(tree):
     # (d) its column in a table built from the run's metrics.json, headed by its label
     python("-c", textwrap.dedent(f"""
         import json
-        from oecl_core.report import collect
+        from oecl_core.aggregate import collect
         from oecl_core.tables import write_table
-        write_table("tnew", json.loads({json.dumps(json.dumps(TABLE))}), "smoke", collect([{str(run / "metrics.json")!r}]),
-                    {str(tmp_path / "tnew")!r})
+        write_table("tnew", json.loads({json.dumps(json.dumps(TABLE))}), "smoke",
+                    collect([{str(run / "metrics.json")!r}]), {str(tmp_path / "tnew")!r})
         """))
     header, _, digits = [line for line in (tmp_path / "tnew.md").read_text().splitlines() if line.startswith("|")]
     assert "| Throwaway (ours) |" in header

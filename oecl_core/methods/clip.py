@@ -35,7 +35,8 @@ def clip_backbone():
     try:
         import open_clip
     except ImportError as err:
-        raise ImportError("the CLIP baselines need open_clip: pip install open_clip_torch (or pip install -e '.[clip]')") from err
+        raise ImportError("the CLIP baselines need open_clip: pip install open_clip_torch "
+                          "(or pip install -e '.[clip]')") from err
     from ..data.fetch import record_checksum
 
     cache_dir = os.environ.get("OECL_CLIP_CACHE")  # None: open_clip's default cache
@@ -65,7 +66,8 @@ class ClipPromptNet(nn.Module):
 
     def forward(self, x):
         if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bicubic", align_corners=False).clamp(0, 1)
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bicubic",
+                              align_corners=False).clamp(0, 1)
         image = F.normalize(self.visual((x - self.mean) / self.std).float(), dim=1)
         return LOGIT_SCALE * image @ self.text.t()
 

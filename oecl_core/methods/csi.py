@@ -148,7 +148,8 @@ class CSI(Method):
             w_sim = 1 / train_z[k].norm(dim=1).mean()
             w_shi = 1 / train_logit[k].mean()
             axis = F.normalize(train_z[k], dim=1)
-            sim = torch.cat([(test_z[k][i:i + 4096] @ axis.t()).max(dim=1).values for i in range(0, len(test_z[k]), 4096)])
+            sim = torch.cat([(test_z[k][i:i + 4096] @ axis.t()).max(dim=1).values
+                             for i in range(0, len(test_z[k]), 4096)])
             total += w_sim * sim + w_shi * test_logit[k]
         if progress:
             progress(len(test_images), len(test_images))

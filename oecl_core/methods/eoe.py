@@ -160,7 +160,8 @@ class DSVDD(EoeObjective):
         was_training = model.training
         model.train()  # as eoe: BatchNorm uses the batch statistics (their running estimates move, as in eoe)
         x = to_float(center_crop(train_images, cfg.image_size))
-        batch_means = torch.stack([model(x[i:i + batch_size]).float().mean(dim=0) for i in range(0, len(x), batch_size)])
+        batch_means = torch.stack([model(x[i:i + batch_size]).float().mean(dim=0)
+                                   for i in range(0, len(x), batch_size)])
         model.center.copy_(dsvdd_center(batch_means.mean(dim=0)))
         model.train(was_training)
 

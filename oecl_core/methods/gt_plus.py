@@ -59,7 +59,8 @@ class GTPlus(Method):
         # ss-ood train.py: SGD, Nesterov, lr 0.1, momentum 0.9, weight decay 5e-4, batch 64, cosine per step,
         # 5 epochs of 9 shifts per image (= 45 passes here); no warm-up, no OE term in gt_plus.
         common = dict(optimizer="sgd_nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, lr_schedule="step",
-                      lr_warmup_multiplier=1.0, lr_warmup_epochs=0, warmup_epochs=0, width=1.0, n_aug=0, oe_resample=True)
+                      lr_warmup_multiplier=1.0, lr_warmup_epochs=0, warmup_epochs=0, width=1.0, n_aug=0,
+                      oe_resample=True)
         if preset == "smoke":
             return dict(common, epochs=30, batch_size=32, oe_batch_size=32, width=0.125)
         return dict(common, epochs=45, batch_size=64, oe_batch_size=64)
@@ -72,7 +73,8 @@ class GTPlus(Method):
 
     def train_augment(self, cfg):
         # ss-ood: RandomCrop(224) of the 256-px image and a flip before the transformations (32 px: pad 4)
-        return CropFlipAugment(cfg.image_size, pad=0 if cfg.stored_size > cfg.image_size else max(1, round(cfg.image_size / 8)))
+        pad = 0 if cfg.stored_size > cfg.image_size else max(1, round(cfg.image_size / 8))
+        return CropFlipAugment(cfg.image_size, pad=pad)
 
     def transform(self, x: torch.Tensor, gen: torch.Generator | None, tx=None, ty=None):
         """The transformed batch (4 rotations of every, possibly shifted, image) and its labels (N, 3) =
@@ -120,7 +122,8 @@ class GTPlus(Method):
             x = center_crop(to_float(batch), cfg.image_size)
             total = torch.zeros(len(x), device=device)
             for a, b in shifts:
-                full = lambda v: torch.full((len(x),), v, dtype=torch.long, device=device)  # noqa: E731
+                n = len(x)
+                full = lambda v, n=n: torch.full((n,), v, dtype=torch.long, device=device)
                 inputs, labels = self.transform(x, None, full(a), full(b))
                 with autocast(device):
                     z = model(inputs).float()
