@@ -41,6 +41,16 @@ def _read_run(run, metrics: bool = False) -> tuple[pd.DataFrame, dict | None]:
     return log, json.loads(metrics_path.read_text())
 
 
+def _labelled(runs, labels, missing: str) -> list[tuple]:
+    """(run, legend label) pairs: the given labels, or each run's group label; `missing` is the error for no runs."""
+    if not runs:
+        raise MissingFigureData(missing)
+    labels = list(labels) if labels is not None else [_group_label(r) for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
+    return list(zip(runs, labels))
+
+
 def _group_label(run: Path) -> str:
     """Default label: runs .../<cls>/seed<k> of the same class share a label (so seeds are averaged)."""
     run = Path(run)
@@ -67,13 +77,9 @@ def _log_y_if_wide(ax, values) -> None:
 
 def _norm_figure(runs, labels, title: str, method_hint: str) -> Figure:
     runs = [Path(r) for r in runs]
-    if not runs:
-        raise MissingFigureData(f"no runs given: {title} needs at least one {method_hint} run folder")
-    labels = list(labels) if labels is not None else [_group_label(r) for r in runs]
-    if len(labels) != len(runs):
-        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
+    pairs = _labelled(runs, labels, f"no runs given: {title} needs at least one {method_hint} run folder")
     groups: dict[str, list[pd.DataFrame]] = {}
-    for run, label in zip(runs, labels):
+    for run, label in pairs:
         log, _ = _read_run(run)
         if not log["norm_id"].notna().any() or not log["norm_ood"].notna().any():
             raise MissingFigureData(f"{run}/log.csv has no finite norm_id / norm_ood values: the run logs no "
@@ -111,13 +117,9 @@ def fig2_ratio(runs, labels=None) -> Figure:
     epochs where the augmentation statistics were logged (rows with finite mu_id; RunConfig.aug_stats_every > 0).
     Runs sharing a label are averaged with a min-max band, as in Fig. 1."""
     runs = [Path(r) for r in runs]
-    if not runs:
-        raise MissingFigureData("no runs given: Fig. 2 needs simclr runs trained with aug_stats_every > 0")
-    labels = list(labels) if labels is not None else [_group_label(r) for r in runs]
-    if len(labels) != len(runs):
-        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
+    pairs = _labelled(runs, labels, "no runs given: Fig. 2 needs simclr runs trained with aug_stats_every > 0")
     groups: dict[str, list[pd.DataFrame]] = {}
-    for run, label in zip(runs, labels):
+    for run, label in pairs:
         log, _ = _read_run(run)
         cols = ["mu_id", "sigma_v_id", "mu_ood", "sigma_v_ood"]
         if any(c not in log for c in cols) or not np.isfinite(log["mu_id"].to_numpy(float)).any():
